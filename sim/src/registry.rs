@@ -1,0 +1,75 @@
+//! The env registry: `make("Pong-v0", &options)`. Ids carry a version suffix that changes
+//! whenever dynamics, rewards or observations change, so results stay comparable.
+
+use crate::config::EnvConfig;
+use crate::env::Env;
+use crate::error::{Result, SimError};
+use crate::policy::Policy;
+
+/// Builds an env from its options.
+pub type EnvBuilder = fn(&EnvConfig) -> Result<Box<dyn Env>>;
+/// Builds the env's scripted (hand-written, non-learning) policy for the same options.
+pub type ScriptedBuilder = fn(&EnvConfig) -> Result<Box<dyn Policy>>;
+
+/// One registered environment.
+pub struct EnvSpec {
+    pub id: &'static str,
+    /// One line for `pixelgym envs`.
+    pub description: &'static str,
+    pub build: EnvBuilder,
+    /// A competent scripted policy for demos and tests, if the env has one.
+    pub scripted: Option<ScriptedBuilder>,
+}
+
+/// Every registered env, in the order `pixelgym envs` lists them.
+// Each env module adds its own line here.
+static SPECS: &[EnvSpec] = &[];
+
+/// All registered envs.
+pub fn registry() -> &'static [EnvSpec] {
+    SPECS
+}
+
+/// The spec for `id`, or an error listing the registered ids.
+pub fn spec(id: &str) -> Result<&'static EnvSpec> {
+    SPECS
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| SimError::UnknownEnv {
+            id: id.to_string(),
+            known: SPECS.iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// Build the env registered as `id` with `options` (an empty table gives the defaults).
+pub fn make(id: &str, options: &EnvConfig) -> Result<Box<dyn Env>> {
+    (spec(id)?.build)(options)
+}
+
+/// Build the scripted policy of `id`, or explain that it has none.
+pub fn make_scripted(id: &str, options: &EnvConfig) -> Result<Box<dyn Policy>> {
+    let spec = spec(id)?;
+    let build = spec.scripted.ok_or_else(|| {
+        SimError::Invalid(format!(
+            "`{id}` has no scripted policy; envs that do: {}",
+            SPECS
+                .iter()
+                .filter(|s| s.scripted.is_some())
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    build(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_id_lists_known_ids() {
+        let err = make("Pongg-v0", &EnvConfig::new()).err().unwrap().to_string();
+        assert!(err.contains("Pongg-v0"), "{err}");
+    }
+}

@@ -2,13 +2,19 @@
 //! ([`make`]), composable wrappers, a vector env, and the environments themselves.
 //! `sim` knows nothing of neural networks or of the viewer.
 
+pub mod arcade;
+pub mod classic;
 pub mod config;
+pub mod drive;
 pub mod env;
 pub mod error;
 pub mod policy;
+pub mod preprocess;
 pub mod registry;
 pub mod seeding;
 pub mod space;
+pub mod vec_env;
+pub mod wrappers;
 
 pub use config::{EnvConfig, parse_options};
 pub use env::{Action, Env, EpisodeStats, Frame, Info, Obs, OwnedAction, OwnedFrame, Step};

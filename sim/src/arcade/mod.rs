@@ -1,0 +1,1 @@
+//! Native arcade games with ALE v5 conventions (Pong, Breakout).

@@ -1,0 +1,1 @@
+//! Classic-control and toy envs: CartPole-v1 (Gymnasium-exact) and Catch-v0.

@@ -1,0 +1,1 @@
+//! The driving simulator (rapier3d), built in the driving issue.

@@ -1,0 +1,1 @@
+//! Image operations shared by the wrappers and the native fast paths.

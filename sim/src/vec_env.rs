@@ -1,0 +1,1 @@
+//! `VecEnv`: N envs stepped across a thread pool into one contiguous batch buffer.

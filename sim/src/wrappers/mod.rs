@@ -1,0 +1,1 @@
+//! Composable wrappers with Gymnasium/ALE semantics.

@@ -44,6 +44,11 @@ pub enum SimError {
         message: String,
     },
 
+    /// A sub-env of a [`crate::VecEnv`] failed; `index` says which one, so a batch error
+    /// can be traced to its env. The inner error is kept whole so callers can match on it.
+    #[error("sub-env {index}: {error}")]
+    SubEnv { index: usize, error: Box<SimError> },
+
     /// Anything else that is the caller's fault, with a readable explanation.
     #[error("{0}")]
     Invalid(String),

@@ -22,3 +22,4 @@ pub use error::{Result, SimError};
 pub use policy::{ActionScores, Policy, RandomPolicy};
 pub use registry::{EnvSpec, make, make_scripted, registry, spec};
 pub use space::{DType, Space};
+pub use vec_env::{BatchActions, VecEnv};

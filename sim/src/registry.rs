@@ -23,7 +23,20 @@ pub struct EnvSpec {
 
 /// Every registered env, in the order `pixelgym envs` lists them.
 // Each env module adds its own line here.
-static SPECS: &[EnvSpec] = &[];
+static SPECS: &[EnvSpec] = &[
+    EnvSpec {
+        id: crate::classic::cartpole::ID,
+        description: "Classic cart-pole balancing, step-for-step Gymnasium's CartPole-v1 (f32 x4 obs, 2 actions, 500-step cap)",
+        build: crate::classic::cartpole::build,
+        scripted: Some(crate::classic::cartpole::build_scripted),
+    },
+    EnvSpec {
+        id: crate::classic::catch::ID,
+        description: "bsuite Catch: catch a falling ball with a paddle on a 10x5 u8 board, reward +1/-1 (learns in seconds)",
+        build: crate::classic::catch::build,
+        scripted: Some(crate::classic::catch::build_scripted),
+    },
+];
 
 /// All registered envs.
 pub fn registry() -> &'static [EnvSpec] {

@@ -101,6 +101,8 @@ pub struct Info {
     pub episode: Option<EpisodeStats>,
     /// Why the episode ended early, when the env or a wrapper knows (e.g. "time_limit").
     pub end_reason: Option<&'static str>,
+    /// Driving state (speed, progress, lane offset, off-road, collision) for `sim::drive` envs.
+    pub drive: Option<crate::drive::DriveInfo>,
 }
 
 /// The result of one [`Env::step`].

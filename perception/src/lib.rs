@@ -1,1 +1,22 @@
-//! `perception`: frames to normalised tensors, and the CNN/MLP encoders (built in the DQN issue).
+//! `perception`: observations to tensors, and the encoders agents put in front of their heads.
+//!
+//! * [`ObsSpec`] reads an env's observation space and turns batches of observations into
+//!   normalised `f32` tensors on a device in one pass ([`frames_to_tensor`]).
+//! * [`Encoder`]: the Nature-DQN CNN, a small CNN for CPU work, and an MLP, all
+//!   `candle_nn::Module`s built from a `VarBuilder`.
+//! * Every convolution comes from [`conv::conv2d`], so a faster implementation can replace
+//!   candle's without touching encoders or agents.
+//! * [`DeviceChoice`]: `cpu`, or `cuda[:N]` in builds with the `cuda` feature.
+
+pub mod conv;
+pub mod device;
+pub mod encoder;
+pub mod error;
+pub mod frames;
+
+pub use candle_core;
+pub use candle_nn;
+pub use device::DeviceChoice;
+pub use encoder::{Encoder, EncoderKind};
+pub use error::{PerceptionError, Result};
+pub use frames::{FrameLayout, ObsSpec, frames_to_tensor};

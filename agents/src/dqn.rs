@@ -342,6 +342,21 @@ impl Dqn {
         Ok(dqn)
     }
 
+    /// A fresh learner whose initial weights depend only on `seed` (candle's own CPU init
+    /// is not seedable), so runs are reproducible.
+    pub fn new_seeded(
+        cfg: DqnConfig,
+        obs: ObsSpec,
+        n_actions: usize,
+        device: &Device,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut dqn = Self::new(cfg, obs, n_actions, device)?;
+        perception::seeded_init(&dqn.online_vars, seed)?;
+        dqn.update_target(1.0)?;
+        Ok(dqn)
+    }
+
     /// The hyperparameters.
     pub fn config(&self) -> &DqnConfig {
         &self.cfg

@@ -143,7 +143,10 @@ fn truncated_corrupt_and_mismatched_checkpoints_are_refused() {
     // Different number of actions: wrong shape, named.
     let mut wide = Dqn::new(cfg(false), OBS, 5, &Device::Cpu).unwrap();
     let m = wide.load_weights(&path).unwrap_err().to_string();
-    assert!(m.contains("head.") && m.contains("shape") && m.contains("[3]"), "{m}");
+    assert!(
+        m.contains("head.") && m.contains("shape") && m.contains("[3]"),
+        "{m}"
+    );
 
     let garbage = dir.path().join("garbage.safetensors");
     std::fs::write(&garbage, b"not a checkpoint").unwrap();

@@ -13,6 +13,7 @@ pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod frames;
+pub mod init;
 
 pub use candle_core;
 pub use candle_nn;
@@ -20,3 +21,4 @@ pub use device::DeviceChoice;
 pub use encoder::{Encoder, EncoderKind};
 pub use error::{PerceptionError, Result};
 pub use frames::{FrameLayout, ObsSpec, frames_to_tensor};
+pub use init::seeded_init;

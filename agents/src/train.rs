@@ -1,0 +1,547 @@
+//! The DQN training loop behind `pixelgym train`: a TOML config in, a run directory out.
+//!
+//! A run directory holds `config.toml` (the resolved config), `metrics.csv` (one row per
+//! `log_every` env steps), `episodes.csv` (every finished training episode), `eval.csv`
+//! (every evaluation), and the checkpoints `last.safetensors` and `best.safetensors` (best
+//! mean evaluation return), each with its `.json` metadata copy.
+//!
+//! Collection uses `sim::vec_env::VecEnv` with next-step autoreset; the autoreset step's
+//! observation starts a new episode in the replay buffer instead of being a transition.
+//! Progress goes to a [`Progress`] implementation, so this crate has no opinion on terminal
+//! UI (the CLI draws an indicatif bar; tests pass `()`).
+//!
+//! A non-finite loss stops the run with [`AgentError::NonFiniteLoss`] naming the step; no
+//! checkpoint is written after it, so `last.safetensors` keeps the last good weights.
+
+use crate::checkpoint::{self, CheckpointMeta};
+use crate::dqn::{Dqn, DqnConfig, epsilon};
+use crate::error::{AgentError, Result};
+use crate::eval::{EvalReport, evaluate};
+use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig};
+use perception::{DeviceChoice, FrameLayout, ObsSpec};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use sim::vec_env::{BatchActions, VecEnv};
+use sim::{DType as SpaceDType, Env};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The environment to train on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSection {
+    /// Registered env id, e.g. `Catch-v0`.
+    pub id: String,
+    /// The env's options (see `pixelgym envs`); empty for its defaults.
+    #[serde(default)]
+    pub options: toml::Table,
+}
+
+/// How often to evaluate, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Env steps between evaluations (0: only at the end).
+    pub every_steps: u64,
+    /// Episodes per evaluation.
+    pub episodes: usize,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            every_steps: 0,
+            episodes: 10,
+        }
+    }
+}
+
+/// A whole training run. Every field is documented; unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The environment.
+    pub env: EnvSection,
+    /// Env steps to collect, summed over all parallel envs.
+    pub total_steps: u64,
+    /// Envs stepped in parallel for collection.
+    #[serde(default = "default_one")]
+    pub num_envs: usize,
+    /// Threads stepping the envs (0: one per core, clamped to `num_envs`).
+    #[serde(default = "default_one")]
+    pub env_threads: usize,
+    /// Seed of the envs (env `i` gets `seed + i`), the network init and exploration.
+    #[serde(default)]
+    pub seed: u64,
+    /// Where the networks run: `cpu`, `cuda` or `cuda:N` (cuda needs the `cuda` feature).
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Planes shared between consecutive observations in replay (the frame-stack depth).
+    /// Default: the channel count of a `[C, H, W]` u8 observation, else 1.
+    #[serde(default)]
+    pub replay_frame_stack: Option<usize>,
+    /// Env steps between `metrics.csv` rows and progress reports.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+    /// Env steps between `last.safetensors` saves (0: only at the end).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Evaluation schedule.
+    #[serde(default)]
+    pub eval: EvalSection,
+    /// DQN hyperparameters (Nature defaults for anything not given).
+    #[serde(default)]
+    pub dqn: DqnConfig,
+}
+
+fn default_one() -> usize {
+    1
+}
+fn default_log_every() -> u64 {
+    1000
+}
+
+impl TrainConfig {
+    /// Parse a TOML config; errors name the file and the offending field.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let cfg: Self = toml::from_str(text).map_err(|e| AgentError::ConfigFile {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        cfg.validate().map_err(|e| AgentError::ConfigFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(cfg)
+    }
+
+    /// Read and parse a TOML config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| AgentError::io(path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Reject values that cannot run, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(AgentError::Config(m.to_string()));
+        if self.num_envs == 0 {
+            return bad("num_envs must be at least 1");
+        }
+        if self.log_every == 0 {
+            return bad("log_every must be at least 1");
+        }
+        if self.replay_frame_stack == Some(0) {
+            return bad("replay_frame_stack must be at least 1");
+        }
+        self.dqn.validate()
+    }
+}
+
+/// A snapshot of training for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainStatus {
+    pub step: u64,
+    pub total_steps: u64,
+    pub updates: u64,
+    pub episodes: u64,
+    pub wall_secs: f64,
+    /// Env steps per second since the start.
+    pub steps_per_sec: f64,
+    pub epsilon: f64,
+    /// Mean loss since the last report.
+    pub loss: Option<f32>,
+    /// Mean Q(s, a) since the last report.
+    pub q_mean: Option<f32>,
+    /// Mean return of the last (up to) 100 training episodes.
+    pub recent_return: Option<f64>,
+}
+
+/// Receives progress; every method has a do-nothing default (`()` implements it).
+pub trait Progress {
+    /// Called every `log_every` env steps and at the end.
+    fn update(&mut self, _status: &TrainStatus) {}
+    /// Called after each evaluation.
+    fn evaluated(&mut self, _step: u64, _report: &EvalReport) {}
+    /// A line worth showing (checkpoint saved, new best, ...).
+    fn message(&mut self, _msg: &str) {}
+}
+
+impl Progress for () {}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    pub steps: u64,
+    pub updates: u64,
+    pub episodes: u64,
+    pub wall_secs: f64,
+    /// The final evaluation.
+    pub final_eval: EvalReport,
+    /// The best mean evaluation return seen.
+    pub best_eval: Option<f64>,
+    pub run_dir: PathBuf,
+}
+
+/// Train with envs from the registry (`sim::make`).
+pub fn train(
+    cfg: &TrainConfig,
+    run_dir: &Path,
+    progress: &mut dyn Progress,
+) -> Result<TrainSummary> {
+    let (id, options) = (cfg.env.id.clone(), cfg.env.options.clone());
+    train_with(cfg, run_dir, progress, &move |_| sim::make(&id, &options))
+}
+
+/// Train with envs built by `make_env(i)` (`i` = env index; evaluation uses `num_envs`).
+/// Lets tests and callers wrap envs (preprocessing) before they are batched.
+pub fn train_with(
+    cfg: &TrainConfig,
+    run_dir: &Path,
+    progress: &mut dyn Progress,
+    make_env: &dyn Fn(usize) -> sim::Result<Box<dyn Env>>,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    let venv = VecEnv::from_fn(cfg.num_envs, cfg.env_threads, make_env)?;
+    match venv.single_observation_space().dtype() {
+        Some(SpaceDType::U8) => Run::<u8>::new(cfg, run_dir, venv, make_env)?.run(progress),
+        Some(SpaceDType::F32) => Run::<f32>::new(cfg, run_dir, venv, make_env)?.run(progress),
+        None => Err(AgentError::Config(format!(
+            "`{}` has a non-Box observation space; DQN needs frames or vectors",
+            cfg.env.id
+        ))),
+    }
+}
+
+/// Mean of a window of recent values.
+struct Recent {
+    values: Vec<f64>,
+    next: usize,
+}
+
+impl Recent {
+    fn new(cap: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(cap),
+            next: 0,
+        }
+    }
+    fn push(&mut self, v: f64) {
+        if self.values.len() < self.values.capacity() {
+            self.values.push(v);
+        } else {
+            self.values[self.next] = v;
+            self.next = (self.next + 1) % self.values.len();
+        }
+    }
+    fn mean(&self) -> Option<f64> {
+        (!self.values.is_empty())
+            .then(|| self.values.iter().sum::<f64>() / self.values.len() as f64)
+    }
+}
+
+fn csv(path: &Path, header: &str) -> Result<BufWriter<File>> {
+    let mut f = BufWriter::new(File::create(path).map_err(|e| AgentError::io(path, e))?);
+    writeln!(f, "{header}").map_err(|e| AgentError::io(path, e))?;
+    Ok(f)
+}
+
+/// One training run, generic over the observation element type.
+struct Run<'a, T: ObsElem> {
+    cfg: &'a TrainConfig,
+    dir: PathBuf,
+    venv: VecEnv,
+    eval_env: Box<dyn Env>,
+    dqn: Dqn,
+    replay: ReplayBuffer<T>,
+    batch: Batch<T>,
+    rng: rand_chacha::ChaCha8Rng,
+    meta: CheckpointMeta,
+    metrics: BufWriter<File>,
+    episodes_csv: BufWriter<File>,
+    eval_csv: BufWriter<File>,
+}
+
+impl<'a, T: ObsElem> Run<'a, T> {
+    fn new(
+        cfg: &'a TrainConfig,
+        dir: &Path,
+        venv: VecEnv,
+        make_env: &dyn Fn(usize) -> sim::Result<Box<dyn Env>>,
+    ) -> Result<Self> {
+        let space = venv.single_observation_space().clone();
+        let n_actions = venv.single_action_space().n().ok_or_else(|| {
+            AgentError::Config(format!(
+                "`{}` has a continuous action space; DQN needs Discrete",
+                cfg.env.id
+            ))
+        })?;
+        let obs = ObsSpec::from_space(&space)?;
+        let stack = cfg.replay_frame_stack.unwrap_or(match obs {
+            ObsSpec::Frames {
+                channels,
+                layout: FrameLayout::Chw,
+                ..
+            } => channels,
+            _ => 1,
+        });
+        if obs.len() % stack != 0 {
+            return Err(AgentError::Config(format!(
+                "replay_frame_stack {stack} does not divide the observation's {} elements",
+                obs.len()
+            )));
+        }
+        let device = cfg.device.device()?;
+        let dqn = Dqn::new_seeded(cfg.dqn.clone(), obs, n_actions, &device, cfg.seed)?;
+        let replay = ReplayBuffer::new(ReplayConfig {
+            capacity: cfg.dqn.buffer_size,
+            stack,
+            plane_len: obs.len() / stack,
+            num_envs: cfg.num_envs,
+            gamma: cfg.dqn.gamma as f32,
+            n_step: cfg.dqn.n_step,
+        })?;
+        let batch = Batch::new(cfg.dqn.batch_size, obs.len());
+        let eval_env = make_env(cfg.num_envs)?;
+
+        std::fs::create_dir_all(dir).map_err(|e| AgentError::io(dir, e))?;
+        if dir.join("metrics.csv").exists() {
+            return Err(AgentError::Config(format!(
+                "{} already holds a run (metrics.csv exists); choose a new run directory",
+                dir.display()
+            )));
+        }
+        let resolved = toml::to_string(cfg).map_err(|e| AgentError::Config(e.to_string()))?;
+        checkpoint::write_atomic(&dir.join("config.toml"), resolved.as_bytes())?;
+        let meta = CheckpointMeta {
+            format: checkpoint::FORMAT_VERSION,
+            agent: "dqn".into(),
+            env_id: venv.id().to_string(),
+            env_options: serde_json::to_value(&cfg.env.options).unwrap_or_default(),
+            obs_shape: space.shape().to_vec(),
+            obs_dtype: checkpoint::dtype_name(&space).into(),
+            n_actions,
+            dqn: cfg.dqn.clone(),
+            step: 0,
+            updates: 0,
+            eval_return: None,
+            git_hash: checkpoint::git_hash(),
+            created_unix_secs: 0,
+            weights_fnv1a64: String::new(),
+            train_config: serde_json::to_value(cfg).ok(),
+        };
+        Ok(Self {
+            cfg,
+            dir: dir.to_path_buf(),
+            venv,
+            eval_env,
+            dqn,
+            replay,
+            batch,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_d9a7),
+            meta,
+            metrics: csv(
+                &dir.join("metrics.csv"),
+                "step,updates,episodes,wall_secs,steps_per_sec,epsilon,loss,q_mean,recent_return",
+            )?,
+            episodes_csv: csv(&dir.join("episodes.csv"), "step,env,return,length")?,
+            eval_csv: csv(
+                &dir.join("eval.csv"),
+                "step,wall_secs,episodes,mean_return,std_return,min_return,max_return",
+            )?,
+        })
+    }
+
+    fn save(&mut self, name: &str, step: u64, eval_return: Option<f64>) -> Result<()> {
+        self.meta.step = step;
+        self.meta.updates = self.dqn.updates();
+        self.meta.eval_return = eval_return;
+        self.meta.created_unix_secs = checkpoint::now_unix_secs();
+        self.dqn.save(&self.dir.join(name), &self.meta)
+    }
+
+    fn evaluate(&mut self, step: u64, k: u64, start: Instant) -> Result<EvalReport> {
+        let mut policy = self
+            .dqn
+            .policy(self.cfg.dqn.eval_epsilon, self.cfg.seed ^ k);
+        let seed = self.cfg.seed.wrapping_add(1_000_003).wrapping_add(k * 7919);
+        let report = evaluate(
+            &mut policy,
+            self.eval_env.as_mut(),
+            self.cfg.eval.episodes,
+            seed,
+        )?;
+        let (min, max) = report
+            .returns
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &r| {
+                (a.min(r), b.max(r))
+            });
+        let path = self.dir.join("eval.csv");
+        writeln!(
+            self.eval_csv,
+            "{step},{:.3},{},{},{},{min},{max}",
+            start.elapsed().as_secs_f64(),
+            report.returns.len(),
+            report.mean(),
+            report.std()
+        )
+        .and_then(|_| self.eval_csv.flush())
+        .map_err(|e| AgentError::io(path, e))?;
+        Ok(report)
+    }
+
+    fn run(mut self, progress: &mut dyn Progress) -> Result<TrainSummary> {
+        let cfg = self.cfg;
+        let n = cfg.num_envs;
+        let obs_len = self.replay.obs_len();
+        let start = Instant::now();
+        self.venv.reset(Some(cfg.seed))?;
+        for i in 0..n {
+            let all = T::from_obs(self.venv.obs()).expect("dtype checked");
+            self.replay
+                .start_episode(i, T::to_obs(&all[i * obs_len..(i + 1) * obs_len]))?;
+        }
+        let mut actions = vec![0i64; n];
+        let mut prev_done = vec![false; n];
+        let (mut step, mut episodes, mut evals) = (0u64, 0u64, 0u64);
+        let mut recent = Recent::new(100);
+        let (mut loss_sum, mut q_sum, mut n_loss) = (0f64, 0f64, 0u64);
+        let mut best: Option<f64> = None;
+        let (mut next_log, mut next_eval, mut next_ckpt) =
+            (cfg.log_every, cfg.eval.every_steps, cfg.checkpoint_every);
+        let mut updates_done = 0u64;
+
+        while step < cfg.total_steps {
+            let eps = if step < cfg.dqn.learning_starts {
+                1.0
+            } else {
+                epsilon(&cfg.dqn, step)
+            };
+            self.dqn
+                .act(self.venv.obs(), eps, &mut self.rng, &mut actions)?;
+            self.venv.step(BatchActions::Discrete(&actions))?;
+            step += n as u64;
+            {
+                let all = T::from_obs(self.venv.obs()).expect("dtype checked");
+                let (rew, term, trunc) = (
+                    self.venv.rewards(),
+                    self.venv.terminated(),
+                    self.venv.truncated(),
+                );
+                for i in 0..n {
+                    let obs = T::to_obs(&all[i * obs_len..(i + 1) * obs_len]);
+                    if prev_done[i] {
+                        self.replay.start_episode(i, obs)?;
+                    } else {
+                        self.replay
+                            .push(i, actions[i], rew[i], term[i], trunc[i], obs)?;
+                    }
+                    prev_done[i] = term[i] || trunc[i];
+                }
+            }
+            for (i, stats) in self.venv.finished_episodes() {
+                episodes += 1;
+                recent.push(stats.episode_return);
+                writeln!(
+                    self.episodes_csv,
+                    "{step},{i},{},{}",
+                    stats.episode_return, stats.length
+                )
+                .map_err(|e| AgentError::io(self.dir.join("episodes.csv"), e))?;
+            }
+
+            if step >= cfg.dqn.learning_starts {
+                let owed = (step - cfg.dqn.learning_starts) / cfg.dqn.train_every + 1;
+                while updates_done < owed {
+                    self.replay.sample(&mut self.rng, &mut self.batch)?;
+                    let s = self.dqn.train_step(&self.batch)?;
+                    if !s.loss.is_finite() {
+                        return Err(AgentError::NonFiniteLoss {
+                            step,
+                            update: self.dqn.updates() + 1,
+                            value: s.loss,
+                        });
+                    }
+                    updates_done += 1;
+                    loss_sum += s.loss as f64;
+                    q_sum += s.q_mean as f64;
+                    n_loss += 1;
+                }
+            }
+
+            let done = step >= cfg.total_steps;
+            if step >= next_log || done {
+                next_log += cfg.log_every;
+                let wall = start.elapsed().as_secs_f64();
+                let status = TrainStatus {
+                    step,
+                    total_steps: cfg.total_steps,
+                    updates: self.dqn.updates(),
+                    episodes,
+                    wall_secs: wall,
+                    steps_per_sec: step as f64 / wall.max(1e-9),
+                    epsilon: eps,
+                    loss: (n_loss > 0).then(|| (loss_sum / n_loss as f64) as f32),
+                    q_mean: (n_loss > 0).then(|| (q_sum / n_loss as f64) as f32),
+                    recent_return: recent.mean(),
+                };
+                let opt = |v: Option<f32>| v.map(|x| x.to_string()).unwrap_or_default();
+                writeln!(
+                    self.metrics,
+                    "{step},{},{episodes},{wall:.3},{:.1},{eps:.4},{},{},{}",
+                    status.updates,
+                    status.steps_per_sec,
+                    opt(status.loss),
+                    opt(status.q_mean),
+                    status
+                        .recent_return
+                        .map(|r| r.to_string())
+                        .unwrap_or_default()
+                )
+                .and_then(|_| self.metrics.flush())
+                .and_then(|_| self.episodes_csv.flush())
+                .map_err(|e| AgentError::io(self.dir.join("metrics.csv"), e))?;
+                progress.update(&status);
+                (loss_sum, q_sum, n_loss) = (0.0, 0.0, 0);
+            }
+            if cfg.eval.every_steps > 0 && step >= next_eval && !done {
+                next_eval += cfg.eval.every_steps;
+                evals += 1;
+                let report = self.evaluate(step, evals, start)?;
+                progress.evaluated(step, &report);
+                if best.is_none_or(|b| report.mean() > b) {
+                    best = Some(report.mean());
+                    self.save("best.safetensors", step, best)?;
+                    progress.message(&format!(
+                        "step {step}: new best mean return {:.3}",
+                        report.mean()
+                    ));
+                }
+            }
+            if cfg.checkpoint_every > 0 && step >= next_ckpt && !done {
+                next_ckpt += cfg.checkpoint_every;
+                self.save("last.safetensors", step, None)?;
+            }
+        }
+
+        evals += 1;
+        let final_eval = self.evaluate(step, evals, start)?;
+        progress.evaluated(step, &final_eval);
+        if best.is_none_or(|b| final_eval.mean() > b) {
+            best = Some(final_eval.mean());
+            self.save("best.safetensors", step, best)?;
+        }
+        self.save("last.safetensors", step, None)?;
+        Ok(TrainSummary {
+            steps: step,
+            updates: self.dqn.updates(),
+            episodes,
+            wall_secs: start.elapsed().as_secs_f64(),
+            final_eval,
+            best_eval: best,
+            run_dir: self.dir,
+        })
+    }
+}

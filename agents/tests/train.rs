@@ -1,0 +1,224 @@
+//! The training loop end to end: learning on Catch, run-directory contents, NaN stop, config
+//! errors.
+
+use agents::AgentError;
+use agents::dqn::DqnPolicy;
+use agents::eval::evaluate;
+use agents::train::{TrainConfig, train, train_with};
+use candle_core::Device;
+use sim::{Action, Env, Frame, Info, Obs, RandomPolicy, Space, Step};
+use std::path::Path;
+
+const CATCH: &str = r#"
+total_steps = 4000
+seed = 1
+log_every = 500
+checkpoint_every = 1000
+[env]
+id = "Catch-v0"
+[eval]
+every_steps = 2000
+episodes = 20
+[dqn]
+encoder = "mlp"
+mlp_hidden = [64]
+learning_rate = 0.001
+optimizer = { kind = "adam" }
+buffer_size = 10000
+learning_starts = 300
+train_every = 1
+target_update_every = 100
+epsilon_start = 1.0
+epsilon_end = 0.05
+epsilon_decay_steps = 1500
+eval_epsilon = 0.0
+"#;
+
+/// DQN must clearly beat a random policy on Catch within a few thousand steps.
+#[test]
+fn dqn_learns_catch_well_above_random() {
+    let cfg = TrainConfig::from_toml(CATCH, Path::new("catch.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&cfg, dir.path(), &mut ()).unwrap();
+    assert_eq!(summary.steps, 4000);
+
+    // Grade the saved best checkpoint on fresh episodes, beside a random policy.
+    let mut env = sim::make("Catch-v0", &Default::default()).unwrap();
+    let mut policy = DqnPolicy::load(
+        &dir.path().join("best.safetensors"),
+        &Device::Cpu,
+        Some("Catch-v0"),
+        0.0,
+        0,
+    )
+    .unwrap();
+    let trained = evaluate(&mut policy, env.as_mut(), 100, 12345)
+        .unwrap()
+        .mean();
+    let mut random = RandomPolicy::new(env.action_space().clone(), 9);
+    let baseline = evaluate(&mut random, env.as_mut(), 100, 12345)
+        .unwrap()
+        .mean();
+    eprintln!("catch: trained {trained}, random {baseline}");
+    assert!(
+        baseline < 0.0,
+        "random policy should mostly miss: {baseline}"
+    );
+    assert!(
+        trained > 0.8,
+        "trained mean return {trained} (random {baseline})"
+    );
+
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "episodes.csv",
+        "eval.csv",
+        "last.safetensors",
+        "last.json",
+        "best.safetensors",
+        "best.json",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 1 + 8, "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("step,updates,episodes")
+    );
+    // The resolved config parses back to the same config.
+    let again = TrainConfig::load(&dir.path().join("config.toml")).unwrap();
+    assert_eq!(again, cfg);
+    // A second run into the same directory is refused rather than mixing two runs.
+    let err = train(&cfg, dir.path(), &mut ()).unwrap_err().to_string();
+    assert!(err.contains("already holds a run"), "{err}");
+}
+
+#[test]
+fn config_errors_name_the_file_and_field() {
+    let text = CATCH.replace("total_steps", "total_step");
+    let err = TrainConfig::from_toml(&text, Path::new("configs/x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("configs/x.toml") && err.contains("total_step"),
+        "{err}"
+    );
+    let text = CATCH.replace("train_every = 1", "train_evry = 1");
+    let err = TrainConfig::from_toml(&text, Path::new("y.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("train_evry"), "{err}");
+    let text = CATCH.replace("learning_rate = 0.001", "learning_rate = -1.0");
+    let err = TrainConfig::from_toml(&text, Path::new("z.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("z.toml") && err.contains("dqn.learning_rate"),
+        "{err}"
+    );
+    let text = CATCH.replace("seed = 1", "seed = 1\ndevice = \"tpu\"");
+    let err = TrainConfig::from_toml(&text, Path::new("d.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tpu"), "{err}");
+}
+
+/// A one-number env whose reward turns NaN after `poison_at` steps.
+struct Poison {
+    space: Space,
+    actions: Space,
+    obs: [f32; 1],
+    t: u32,
+    poison_at: u32,
+}
+
+impl Env for Poison {
+    fn id(&self) -> &str {
+        "Poison-v0"
+    }
+    fn observation_space(&self) -> &Space {
+        &self.space
+    }
+    fn action_space(&self) -> &Space {
+        &self.actions
+    }
+    fn reset(&mut self, _seed: Option<u64>) -> sim::Result<(Obs<'_>, Info)> {
+        self.obs = [0.0];
+        Ok((Obs::F32(&self.obs), Info::default()))
+    }
+    fn step(&mut self, _a: Action<'_>) -> sim::Result<Step<'_>> {
+        self.t += 1;
+        self.obs[0] = (self.t % 7) as f32 / 7.0;
+        let reward = if self.t >= self.poison_at {
+            f32::NAN
+        } else {
+            1.0
+        };
+        Ok(Step {
+            obs: Obs::F32(&self.obs),
+            reward,
+            terminated: self.t.is_multiple_of(10),
+            truncated: false,
+            info: Info::default(),
+        })
+    }
+    fn obs(&self) -> Obs<'_> {
+        Obs::F32(&self.obs)
+    }
+    fn render(&mut self) -> Frame<'_> {
+        Frame {
+            height: 0,
+            width: 0,
+            channels: 3,
+            data: &[],
+        }
+    }
+}
+
+#[test]
+fn nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint() {
+    let text = r#"
+total_steps = 10000
+log_every = 10
+checkpoint_every = 50
+[env]
+id = "Poison-v0"
+[dqn]
+encoder = "mlp"
+mlp_hidden = [8]
+buffer_size = 1000
+batch_size = 64
+learning_starts = 20
+train_every = 1
+"#;
+    let cfg = TrainConfig::from_toml(text, Path::new("poison.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let make = |_: usize| -> sim::Result<Box<dyn Env>> {
+        Ok(Box::new(Poison {
+            space: Space::uniform_box(&[1], 0.0, 1.0, sim::DType::F32),
+            actions: Space::Discrete { n: 2 },
+            obs: [0.0],
+            t: 0,
+            poison_at: 120,
+        }))
+    };
+    let err = train_with(&cfg, dir.path(), &mut (), &make).unwrap_err();
+    let AgentError::NonFiniteLoss { step, .. } = err else {
+        panic!("{err}")
+    };
+    assert!((120..10_000).contains(&step), "stopped at {step}");
+    assert!(
+        err.to_string().contains(&format!("env step {step}")),
+        "{err}"
+    );
+    // The last checkpoint is intact, from before the NaN, and loads.
+    let last = dir.path().join("last.safetensors");
+    let meta = agents::checkpoint::read_meta(&last).unwrap();
+    assert!(meta.step < step && meta.step >= 50, "{}", meta.step);
+    DqnPolicy::load(&last, &Device::Cpu, Some("Poison-v0"), 0.0, 0).unwrap();
+}

@@ -1,0 +1,133 @@
+//! `pixelgym play ENV`: run a random or scripted policy, print episode returns, optionally
+//! write what happened as a GIF for a person to look at.
+
+use super::{Preprocess, build_env, gif_writer::GifWriter, parse_env_options};
+use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyKind {
+    Random,
+    Scripted,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Environment id (see `pixelgym envs`).
+    env: String,
+    /// Which policy acts.
+    #[arg(long, value_enum, default_value = "random")]
+    policy: PolicyKind,
+    /// Number of episodes to play.
+    #[arg(long, default_value_t = 1)]
+    episodes: u64,
+    /// Stop an episode after this many agent steps (0 = only when the env ends it).
+    #[arg(long, default_value_t = 0)]
+    max_steps: u64,
+    /// Seed of the first episode (later episodes continue the env's stream).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Env option as key=value (repeatable), e.g. `--option frameskip=2`.
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
+    options: Vec<String>,
+    /// Observation preprocessing (the scripted policies read raw observations).
+    #[arg(long, value_enum, default_value = "none")]
+    preprocess: Preprocess,
+    /// Write the rendered frames of all episodes to this GIF.
+    #[arg(long)]
+    gif: Option<PathBuf>,
+    /// Pixel scale of the GIF.
+    #[arg(long, default_value_t = 2)]
+    gif_scale: usize,
+    /// Keep one frame in this many (long episodes make big GIFs).
+    #[arg(long, default_value_t = 1)]
+    gif_every: u64,
+    /// GIF frames per second.
+    #[arg(long, default_value_t = 30)]
+    gif_fps: u16,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let options = parse_env_options(&args.options)?;
+    let mut env = build_env(&args.env, &options, args.preprocess)?;
+    let mut policy: Box<dyn sim::Policy> = match args.policy {
+        PolicyKind::Random => Box::new(sim::RandomPolicy::new(
+            env.action_space().clone(),
+            sim::seeding::derive_seed(args.seed, "play-policy"),
+        )),
+        PolicyKind::Scripted => {
+            if args.preprocess != Preprocess::None {
+                bail!("--policy scripted reads the env's raw observation; use --preprocess none");
+            }
+            sim::make_scripted(&args.env, &options)?
+        }
+    };
+    if args.gif_every == 0 || args.gif_fps == 0 {
+        bail!("--gif-every and --gif-fps must be at least 1");
+    }
+    let mut gif = match &args.gif {
+        Some(path) => Some(GifWriter::create(
+            path,
+            args.gif_scale,
+            (100 / args.gif_fps).max(1),
+        )?),
+        None => None,
+    };
+
+    let mut returns = Vec::new();
+    for episode in 0..args.episodes {
+        let seed = (episode == 0).then_some(args.seed);
+        let (obs, _) = env.reset(seed)?;
+        policy.reset();
+        let mut action = policy.act(obs)?;
+        let (mut ret, mut len) = (0.0f64, 0u64);
+        if let Some(g) = gif.as_mut() {
+            g.push(env.render())?;
+        }
+        loop {
+            let step = env.step(action.as_action())?;
+            ret += step.reward as f64;
+            len += 1;
+            let done = step.done() || (args.max_steps > 0 && len >= args.max_steps);
+            let (terminated, truncated) = (step.terminated, step.truncated);
+            if !done {
+                action = policy.act(step.obs)?;
+            }
+            if let Some(g) = gif.as_mut()
+                && (len % args.gif_every == 0 || done)
+            {
+                g.push(env.render())?;
+            }
+            if done {
+                let how = if terminated {
+                    "terminated"
+                } else if truncated {
+                    "truncated"
+                } else {
+                    "stopped at --max-steps"
+                };
+                println!(
+                    "episode {}: return {ret:.2}, length {len} steps ({how})",
+                    episode + 1
+                );
+                break;
+            }
+        }
+        returns.push(ret);
+    }
+    if returns.len() > 1 {
+        let n = returns.len() as f64;
+        let mean = returns.iter().sum::<f64>() / n;
+        let std = (returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+        println!(
+            "{} episodes: mean return {mean:.2} +- {std:.2} (policy {})",
+            returns.len(),
+            policy.name()
+        );
+    }
+    if let (Some(g), Some(path)) = (gif, &args.gif) {
+        let n = g.finish()?;
+        println!("wrote {} ({n} frames)", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! `pixelgym train [--config F]`: train a DQN agent into a run directory, with a progress bar.
+//! Without `--config` it trains the embedded default (`configs/catch_dqn.toml`), which
+//! shows learning within seconds on one core.
+
+use agents::eval::EvalReport;
+use agents::train::{Progress, TrainConfig, TrainStatus, train};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+
+/// The config trained when `--config` is not given.
+const DEFAULT_CONFIG: &str = include_str!("../../configs/catch_dqn.toml");
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Training config (TOML). Default: the embedded configs/catch_dqn.toml.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Run directory for metrics and checkpoints (default: runs/<env>-<seed>-<unix time>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Override the config's device: cpu, cuda or cuda:N (cuda needs the `cuda` feature).
+    #[arg(long)]
+    device: Option<String>,
+    /// Override the config's total env steps.
+    #[arg(long)]
+    total_steps: Option<u64>,
+    /// Override the config's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Threads for the learner's tensor math (candle/gemm); the envs use `env_threads`.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// No progress bar (log lines only).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Make candle's CPU kernels use `n` threads. Must run before any tensor work starts.
+pub fn set_learner_threads(n: usize) {
+    if n > 0 {
+        // SAFETY: called at the start of a subcommand, before this process starts any other
+        // thread that could read the environment concurrently.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+}
+
+/// Draws an indicatif bar from the training loop's progress reports.
+struct Bar {
+    bar: ProgressBar,
+    quiet: bool,
+}
+
+impl Progress for Bar {
+    fn update(&mut self, s: &TrainStatus) {
+        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
+        let msg = format!(
+            "{:.0} steps/s | return {} | eps {:.3} | loss {} | q {}",
+            s.steps_per_sec,
+            fmt(s.recent_return),
+            s.epsilon,
+            fmt(s.loss.map(f64::from)),
+            fmt(s.q_mean.map(f64::from)),
+        );
+        self.bar.set_position(s.step);
+        if self.quiet {
+            eprintln!("step {}/{} | {msg}", s.step, s.total_steps);
+        } else {
+            self.bar.set_message(msg);
+        }
+    }
+
+    fn evaluated(&mut self, step: u64, report: &EvalReport) {
+        self.bar.println(format!(
+            "eval @ {step}: mean return {:.3} +- {:.3} over {} episodes",
+            report.mean(),
+            report.std(),
+            report.returns.len()
+        ));
+    }
+
+    fn message(&mut self, msg: &str) {
+        self.bar.println(msg);
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    set_learner_threads(args.threads);
+    let mut cfg = match &args.config {
+        Some(path) => TrainConfig::load(path)?,
+        None => TrainConfig::from_toml(
+            DEFAULT_CONFIG,
+            Path::new("<embedded configs/catch_dqn.toml>"),
+        )?,
+    };
+    if let Some(d) = &args.device {
+        cfg.device = d.parse()?;
+    }
+    if let Some(n) = args.total_steps {
+        cfg.total_steps = n;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    cfg.validate()?;
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!(
+            "{}-{}-{}",
+            cfg.env.id,
+            cfg.seed,
+            agents::checkpoint::now_unix_secs()
+        ))
+    });
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(cfg.total_steps)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
+    );
+    eprintln!("training {} into {}", cfg.env.id, run_dir.display());
+    let mut progress = Bar {
+        bar,
+        quiet: args.quiet,
+    };
+    let summary = train(&cfg, &run_dir, &mut progress)
+        .with_context(|| format!("training run {}", run_dir.display()))?;
+    progress.bar.finish_and_clear();
+    println!(
+        "done: {} env steps, {} updates, {} episodes in {:.1} s; final eval mean {:.3} +- {:.3}; \
+         best {:.3}; checkpoints in {}",
+        summary.steps,
+        summary.updates,
+        summary.episodes,
+        summary.wall_secs,
+        summary.final_eval.mean(),
+        summary.final_eval.std(),
+        summary.best_eval.unwrap_or(f64::NAN),
+        summary.run_dir.display()
+    );
+    Ok(())
+}

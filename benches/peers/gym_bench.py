@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure the Gymnasium/ALE peers of `pixelgym bench` on this machine (not run by CI).
 
-Setup (once):   python3 -m venv .venv && .venv/bin/pip install gymnasium ale-py
+Setup (once):   python3 -m venv .venv && .venv/bin/pip install gymnasium ale-py opencv-python-headless
 Run:            .venv/bin/python gym_bench.py [--seconds 5] [--json]
 
 Each line is one measurement with the same keys as `pixelgym bench --json`

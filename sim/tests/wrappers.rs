@@ -750,3 +750,32 @@ fn atari_preset_on_pong_gives_stacked_84x84_frames() {
     let (obs, _) = env.reset(Some(1)).unwrap();
     assert!(space.contains_obs(obs));
 }
+
+#[test]
+fn atari_records_replay_through_the_preset() {
+    if !registered("Pong-v0") {
+        eprintln!("Pong-v0 is not registered yet; skipping");
+        return;
+    }
+    let cfg = AtariPreprocessingConfig {
+        terminal_on_life_loss: true,
+        clip_reward: true,
+        ..Default::default()
+    };
+    let opts = EnvConfig::new();
+    let env = make_atari("Pong-v0", &opts, &cfg).unwrap();
+    let mut env = RecordEpisode::new(env, opts).atari(cfg.clone());
+    env.reset(Some(4)).unwrap();
+    for i in 0..60 {
+        env.step(Action::Discrete(i % 6)).unwrap();
+    }
+    let rec = env.into_record();
+    assert_eq!(rec.atari, Some(cfg));
+    let report = replay(&rec).unwrap();
+    assert!(report.matches(), "{:?}", report.mismatch);
+    assert_eq!(report.steps, 60);
+    // The same actions without the preset are another env: replay notices.
+    let mut raw = rec.clone();
+    raw.atari = None;
+    assert!(!replay(&raw).unwrap().matches());
+}

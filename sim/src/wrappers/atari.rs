@@ -29,6 +29,19 @@ fn native_preprocessed(
 /// `env_options` go to [`crate::make`]; the preset sets `frameskip = 1` (the skip is done
 /// here) and `obs_type = "grayscale"` when `grayscale_obs`, and refuses options that
 /// contradict those.
+///
+/// Differences from Gymnasium's `AtariPreprocessing`, all deliberate:
+/// * `terminal_on_life_loss` is SB3's [`EpisodicLife`] on top of the frame skip: a life lost
+///   ends the agent step's episode after the full skip, and the next reset continues the same
+///   game with one NOOP step. Gymnasium checks lives inside the skip loop and then resets
+///   the whole game.
+/// * NOOP starts draw `k` from `0..=noop_max` (Gymnasium: `1..=noop_max`), from the wrapper's
+///   own stream `derive_seed(seed, "noop")` rather than the env's RNG.
+/// * An episode that ends in the middle of a skip returns its terminal frame (see
+///   [`MaxAndSkip`]); Gymnasium returns stale pooled frames.
+/// * Grayscale is our integer BT.601 luma of the RGB frame, and the resize an exact integer
+///   area average; ALE's palette grayscale and OpenCV's fixed-point `INTER_AREA` can differ
+///   by one level on some pixels. There is no `scale_obs`: observations stay `u8`.
 pub fn make_atari(
     id: &str,
     env_options: &EnvConfig,

@@ -4,7 +4,22 @@
 //! concrete types (static dispatch) or from `Box<dyn Env>` (as [`make_atari`] does). Wrappers
 //! that change observations own their output buffer and return a borrowed view of it, so a
 //! step allocates nothing; wrappers that only change rewards or flags pass the inner
-//! observation through untouched.
+//! observation through untouched. A wrapper stacked on an env whose spaces it cannot handle
+//! is refused with [`crate::SimError::IncompatibleWrapper`].
+//!
+//! | here | Gymnasium / SB3 | notes |
+//! |---|---|---|
+//! | [`NoopReset`] | `AtariPreprocessing(noop_max)`, SB3 `NoopResetEnv` | `k` in `0..=noop_max` (they use `1..=`) |
+//! | [`MaxAndSkip`] | `AtariPreprocessing(frame_skip)`, SB3 `MaxAndSkipEnv` | early stop returns the terminal frame |
+//! | [`Grayscale`] | `GrayscaleObservation` | integer BT.601 luma |
+//! | [`Resize`] | `ResizeObservation` / `INTER_AREA` | exact integer area average |
+//! | [`FrameStack`] | `FrameStackObservation(padding_type="reset")` | `[k, ...]`, oldest first |
+//! | [`EpisodicLife`] | SB3 `EpisodicLifeEnv` | seeded resets are always real |
+//! | [`ClipReward`] | SB3 `ClipRewardEnv` | sign, 0 stays 0 |
+//! | [`TimeLimit`] | `TimeLimit` | `end_reason = "time_limit"` |
+//! | [`RecordEpisodeStatistics`] | `RecordEpisodeStatistics` | `info.episode` on the last step |
+//! | [`RecordEpisode`], [`replay`] | (none) | seed + options + actions, replayed exactly |
+//! | [`make_atari`] | `AtariPreprocessing` + `FrameStackObservation` | native fast path when available |
 
 mod atari;
 mod clip_reward;

@@ -565,6 +565,14 @@ fn incompatible_wrappers_are_refused_with_the_wrapper_and_env_named() {
     // Grayscale of a stacked observation makes no sense.
     let stacked = FrameStack::new(Script::new(0, 0, 20), 2).unwrap();
     check(Grayscale::new(stacked).map(drop), "Grayscale", "Script-v0");
+    // Resizing a stack of gray frames would take `[k, H, W]` for an image of W channels.
+    let gray = Resize::new(Grayscale::new(Script::new(0, 0, 20)).unwrap(), 6, 6).unwrap();
+    let gray_stack = FrameStack::new(gray, 4).unwrap();
+    check(
+        Resize::new(gray_stack, 2, 2).map(drop),
+        "Resize",
+        "Script-v0",
+    );
     // Zero sizes are errors, not panics.
     assert!(MaxAndSkip::new(Script::new(0, 0, 20), 0).is_err());
     assert!(FrameStack::new(Script::new(0, 0, 20), 0).is_err());

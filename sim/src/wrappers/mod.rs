@@ -94,20 +94,24 @@ pub(crate) fn require_noop_action(wrapper: &'static str, env: &dyn Env) -> crate
     Ok(())
 }
 
-/// The shape of a `u8` image observation space (`[H, W]` or `[H, W, C]`), or an error.
+/// The shape of a `u8` image observation space (`[H, W]` or `[H, W, C]` with `C <= 4`), or
+/// an error. The channel limit keeps a stacked `[k, H, W]` observation from being taken for
+/// an image of `W` channels.
 pub(crate) fn u8_image_shape(wrapper: &'static str, env: &dyn Env) -> crate::Result<Vec<usize>> {
     match env.observation_space() {
         Space::Box {
             shape,
             dtype: DType::U8,
             ..
-        } if (shape.len() == 2 || shape.len() == 3) && shape.iter().all(|&d| d > 0) => {
+        } if (shape.len() == 2 || (shape.len() == 3 && shape[2] <= 4))
+            && shape.iter().all(|&d| d > 0) =>
+        {
             Ok(shape.clone())
         }
         other => Err(incompatible(
             wrapper,
             env,
-            format!("needs u8 image observations of shape [H, W] or [H, W, C], got {other}"),
+            format!("needs u8 image observations of shape [H, W] or [H, W, C<=4], got {other}"),
         )),
     }
 }

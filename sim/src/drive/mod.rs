@@ -2,6 +2,8 @@
 //! ray-cast vehicle controller, procedural circuits and hand-built road maps, and a CPU
 //! camera that draws the same scene description the viewer will use.
 
+pub mod raster;
+pub mod scene;
 pub mod track;
 pub mod vehicle;
 pub mod world;

@@ -6,14 +6,19 @@
 //! and the reset's info.
 //!
 //! Threads: the N envs are split into contiguous chunks, one per thread. The calling thread
-//! steps chunk 0 itself; each long-lived worker steps one other chunk and writes its slice of
-//! the batch buffers in place. A step hand-off is an atomic generation bump plus an `unpark`
-//! (an atomic swap unless the worker really sleeps): workers spin briefly before parking, so
+//! works on chunk 0 itself; each long-lived worker on one other chunk, writing its envs' slots
+//! of the batch buffers in place. Envs are claimed one at a time from an atomic counter per
+//! chunk, and a thread that finishes its own chunk takes unclaimed envs from the others: on an
+//! idle machine every thread steps exactly its own chunk, and when a worker is descheduled
+//! (a loaded machine, a learner thread sharing the cores) the others step its envs instead of
+//! waiting for it. A step hand-off is a few atomic stores plus an `unpark` (an atomic swap
+//! unless the worker really sleeps): waiting threads spin briefly before parking, so
 //! back-to-back steps of ~10 us envs do not pay for a futex round trip. Nothing on the
 //! stepping path allocates.
 //!
-//! Determinism: every env is stepped by exactly one thread, in the order of its own calls, and
-//! writes only its own slots, so the batch bytes do not depend on the thread count.
+//! Determinism: each env is stepped exactly once per call, by whichever thread claimed it, and
+//! its result depends only on its own state and action and goes to its own slots, so the batch
+//! bytes do not depend on the thread count or on who stepped what.
 
 use crate::config::EnvConfig;
 use crate::env::{Action, Env, EpisodeStats, Frame, Info, Obs, check_discrete};
@@ -25,7 +30,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -101,18 +106,27 @@ impl VecEnv {
         let num_envs = envs.len();
         let num_threads = resolve_threads(num_threads, num_envs);
 
-        let mut envs = envs.into_iter();
-        let chunks: Box<[UnsafeCell<Chunk>]> = chunk_ranges(num_envs, num_threads)
-            .map(|(start, len)| {
-                UnsafeCell::new(Chunk::new(start, envs.by_ref().take(len).collect()))
-            })
-            .collect();
         let shared = Arc::new(Shared {
             generation: Padded(AtomicUsize::new(0)),
-            pending: Padded(AtomicUsize::new(0)),
+            shutdown: AtomicBool::new(false),
+            done: Padded(AtomicUsize::new(num_envs)),
             job: UnsafeCell::new(Job::idle()),
-            chunks,
+            chunks: chunk_ranges(num_envs, num_threads)
+                .map(|(start, len)| {
+                    Padded(ChunkQueue {
+                        start,
+                        len,
+                        // Exhausted: nothing to claim until the first job.
+                        next: AtomicUsize::new(len),
+                    })
+                })
+                .collect(),
+            slots: envs
+                .into_iter()
+                .map(|env| Padded(UnsafeCell::new(Slot::new(env))))
+                .collect(),
             layout: Layout {
+                num_envs,
                 obs_len,
                 action_dim,
                 dtype,
@@ -242,8 +256,9 @@ impl VecEnv {
         }
     }
 
-    /// Run one job on every chunk: workers take chunks 1.., the caller chunk 0. Returns after
-    /// every worker has finished, also when the caller's chunk panics.
+    /// Run one job on every env: the caller starts on chunk 0, worker `k` on chunk `k`, and
+    /// all help with what is left. Returns once every env is done, so no worker can still be
+    /// writing to the buffers or reading the actions.
     fn run(&mut self, kind: JobKind, actions: RawActions) -> Result<()> {
         let out = RawBatch {
             obs: match self.shared.layout.dtype {
@@ -257,10 +272,10 @@ impl VecEnv {
         };
         let shared = &*self.shared;
         let has_workers = !self.workers.is_empty();
-        // SAFETY: every worker is idle: none has started (generation unchanged since the last
-        // run) or each has decremented `pending` after its last access to `job` and its chunk,
-        // and the previous `run` observed `pending == 0` with Acquire before returning.
-        // `&mut self` excludes a concurrent `run` on another thread.
+        // SAFETY: no thread holds a claim: every chunk counter is exhausted and the previous
+        // `run` observed `done == num_envs` with Acquire, after each claimer's Release
+        // increment that followed its last access to `job` and its slot. Threads read `job`
+        // only while holding a claim, and `&mut self` excludes a concurrent `run`.
         unsafe {
             *shared.job.get() = Job {
                 kind,
@@ -270,39 +285,38 @@ impl VecEnv {
                 caller: has_workers.then(thread::current),
             };
         }
+        shared.done.0.store(0, Ordering::Relaxed);
+        for q in shared.chunks.iter() {
+            // Release: a thread whose claiming `fetch_add` (Acquire) reads this value sees the
+            // job above and every earlier write of the caller (actions, buffers, slots).
+            q.0.next.store(0, Ordering::Release);
+        }
         if has_workers {
-            shared
-                .pending
-                .0
-                .store(self.workers.len(), Ordering::Relaxed);
-            // Release: publishes the job (and the caller's writes to the actions and the
-            // batch buffers) to workers that load the new generation with Acquire.
             shared.generation.0.fetch_add(1, Ordering::Release);
             for w in &self.workers {
                 // An atomic swap unless the worker is parked.
                 w.thread().unpark();
             }
         }
-        {
-            let _wait = WaitForWorkers {
-                shared,
-                active: has_workers,
-            };
-            // SAFETY: chunk 0 is touched only by the calling thread; workers only read `job`.
-            let (chunk, job) = unsafe { (&mut *shared.chunks[0].get(), &*shared.job.get()) };
-            run_chunk(chunk, job, &shared.layout);
-            // `_wait` blocks here (or while unwinding) until every worker is done, so no
-            // worker can still be writing to the buffers or reading the actions.
+        claim_and_run(shared, 0, false);
+        let mut spinner = Spinner::new();
+        // Acquire pairs with the Release increments of `done`: every env's writes to the
+        // buffers and its slot happen before the caller reads them.
+        while shared.done.0.load(Ordering::Acquire) != shared.layout.num_envs {
+            if !spinner.spin() {
+                // Woken by the thread finishing the last env; spurious wake-ups just loop.
+                thread::park();
+            }
         }
         let mut first_error = None;
         let mut panic = None;
-        for cell in shared.chunks.iter() {
-            // SAFETY: all workers are idle again (see WaitForWorkers).
-            let chunk = unsafe { &mut *cell.get() };
-            if let Some(p) = chunk.panic.take() {
+        for slot in shared.slots.iter() {
+            // SAFETY: no claims are outstanding (see above).
+            let slot = unsafe { &mut *slot.0.get() };
+            if let Some(p) = slot.panic.take() {
                 panic.get_or_insert(p);
             }
-            if let Some(e) = chunk.error.take() {
+            if let Some(e) = slot.error.take() {
                 first_error.get_or_insert(e);
             }
         }
@@ -404,31 +418,22 @@ impl VecEnv {
 
     /// An RGB picture of env `i` (for the viewer and GIFs).
     pub fn render(&mut self, i: usize) -> Result<Frame<'_>> {
-        let (c, j) = self.locate(i)?;
-        // SAFETY: workers are idle outside `run`, and `&mut self` excludes other access.
-        let chunk = unsafe { &mut *self.shared.chunks[c].get() };
-        Ok(chunk.envs[j].render())
-    }
-
-    fn locate(&self, i: usize) -> Result<(usize, usize)> {
-        if i >= self.num_envs {
+        let Some(slot) = self.shared.slots.get(i) else {
             return Err(SimError::Invalid(format!(
                 "env index {i} out of range for {} envs",
                 self.num_envs
             )));
-        }
-        let chunks = &self.shared.chunks;
-        // SAFETY: workers are idle outside `run`; `start` never changes after construction.
-        let c = chunks.partition_point(|cell| unsafe { (*cell.get()).start } <= i) - 1;
-        Ok((c, i - unsafe { (*chunks[c].get()).start }))
+        };
+        // SAFETY: no thread holds a claim outside `run`, and `&mut self` excludes other access.
+        Ok(unsafe { &mut *slot.0.get() }.env.render())
     }
 
     fn env_ref(&self, i: usize) -> &dyn Env {
-        let (c, j) = self.locate(i).expect("index checked by the caller");
-        // SAFETY: workers are idle outside `run` (which needs `&mut self`), and `VecEnv` is
-        // not `Sync`, so this shared borrow cannot overlap a step or another thread's access.
-        let chunk = unsafe { &*self.shared.chunks[c].get() };
-        &*chunk.envs[j]
+        // SAFETY: no thread holds a claim outside `run` (which needs `&mut self`), and
+        // `VecEnv` is not `Sync`, so this shared borrow cannot overlap a step or another
+        // thread's access.
+        let slot = unsafe { &*self.shared.slots[i].0.get() };
+        &*slot.env
     }
 }
 
@@ -437,13 +442,8 @@ impl Drop for VecEnv {
         if self.workers.is_empty() {
             return;
         }
-        // SAFETY: workers are idle (no `run` in progress while we hold `&mut self`).
-        unsafe {
-            *self.shared.job.get() = Job {
-                kind: JobKind::Shutdown,
-                ..Job::idle()
-            };
-        }
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        // Release: a worker that sees the new generation sees `shutdown`.
         self.shared.generation.0.fetch_add(1, Ordering::Release);
         for w in self.workers.drain(..) {
             w.thread().unpark();
@@ -487,6 +487,7 @@ struct Padded<T>(T);
 
 /// Sizes every thread needs; fixed at construction.
 struct Layout {
+    num_envs: usize,
     obs_len: usize,
     action_dim: usize,
     dtype: DType,
@@ -494,51 +495,63 @@ struct Layout {
 
 /// State shared by the caller and the workers.
 struct Shared {
-    /// Bumped (Release) by the caller to hand out a new `job`.
+    /// Bumped (Release) by the caller after posting a job, to wake waiting workers.
     generation: Padded<AtomicUsize>,
-    /// Workers still busy with the current job; each decrements it (Release) when done.
-    pending: Padded<AtomicUsize>,
-    /// Written by the caller only while every worker is idle; read by workers after they
-    /// observe a new generation.
+    /// Set before the last generation bump: workers exit.
+    shutdown: AtomicBool,
+    /// Envs finished in the current job; each claimer increments it (Release) per env.
+    done: Padded<AtomicUsize>,
+    /// Written by the caller only while no claim is outstanding; read by a thread only while
+    /// it holds a claim.
     job: UnsafeCell<Job>,
-    /// Chunk `k` is touched by worker `k` during a job (chunk 0 by the caller), by the caller
-    /// otherwise.
-    chunks: Box<[UnsafeCell<Chunk>]>,
+    /// The contiguous chunks, with their claim counters.
+    chunks: Box<[Padded<ChunkQueue>]>,
+    /// Slot `i` is touched only by the thread holding the claim on env `i` during a job, and
+    /// by the caller outside jobs.
+    slots: Box<[Padded<UnsafeCell<Slot>>]>,
     layout: Layout,
 }
 
-// SAFETY: the `UnsafeCell`s are accessed under the protocol documented on the fields: `job` is
-// written only while no worker runs and read by workers only between the Acquire of a new
-// generation and their Release decrement of `pending`; each chunk is accessed by one thread
-// at a time with the same happens-before edges. The envs inside are `Send`, so moving their
-// use between threads is fine; the raw pointers in `job` point into the `VecEnv`'s buffers
-// and the caller's action slice, which outlive every job (`run` waits for all workers).
+// SAFETY: the `UnsafeCell`s follow the protocol documented on the fields. A claim on env `i`
+// is a `fetch_add` (Acquire) on its chunk counter returning an index inside the chunk; it
+// reads from the caller's Release reset of that counter (or from the chain of `fetch_add`s
+// after it), so the job and every earlier write are visible. The claimer's Release increment
+// of `done` after its last access, and the caller's Acquire load that sees `done == num_envs`,
+// order those accesses before anything the caller does next. Each env index is claimed once
+// per job (counters only grow until the next reset), so no two threads touch one slot or one
+// env's part of the buffers at the same time. The envs are `Send`, so stepping them from
+// different threads is fine; the raw pointers in `job` point into the `VecEnv`'s buffers and
+// the caller's action slice, which outlive every job because `run` waits for all claims.
 unsafe impl Send for Shared {}
 // SAFETY: see above.
 unsafe impl Sync for Shared {}
 
-/// Per-chunk state: the envs and what the `VecEnv` tracks for each.
-struct Chunk {
-    /// Global index of the first env.
+/// A chunk of envs `start..start + len`; `next` is the next index (relative to `start`) to
+/// claim, `>= len` when the chunk is exhausted.
+struct ChunkQueue {
     start: usize,
-    envs: Vec<Box<dyn Env>>,
+    len: usize,
+    next: AtomicUsize,
+}
+
+/// One env and what the `VecEnv` tracks for it.
+struct Slot {
+    env: Box<dyn Env>,
     /// The env's last step ended: the next step resets it instead.
-    needs_reset: Vec<bool>,
-    ep_return: Vec<f64>,
-    ep_len: Vec<u64>,
+    needs_reset: bool,
+    ep_return: f64,
+    ep_len: u64,
     error: Option<SimError>,
     panic: Option<Box<dyn Any + Send>>,
 }
 
-impl Chunk {
-    fn new(start: usize, envs: Vec<Box<dyn Env>>) -> Self {
-        let n = envs.len();
-        Chunk {
-            start,
-            envs,
-            needs_reset: vec![false; n],
-            ep_return: vec![0.0; n],
-            ep_len: vec![0; n],
+impl Slot {
+    fn new(env: Box<dyn Env>) -> Self {
+        Slot {
+            env,
+            needs_reset: false,
+            ep_return: 0.0,
+            ep_len: 0,
             error: None,
             panic: None,
         }
@@ -550,10 +563,9 @@ enum JobKind {
     Idle,
     Reset(Option<u64>),
     Step,
-    Shutdown,
 }
 
-/// Base pointers of the whole batch; each thread offsets them to its own chunk.
+/// Base pointers of the whole batch; each env offsets them to its own slots.
 #[derive(Clone, Copy)]
 struct RawBatch {
     obs: RawObs,
@@ -577,13 +589,13 @@ enum RawActions {
     Continuous(*const f32),
 }
 
-/// One unit of work for every thread.
+/// One unit of work for every env.
 struct Job {
     kind: JobKind,
     out: RawBatch,
     actions: RawActions,
     own_stats: bool,
-    /// The thread that posted the job, woken by the last worker to finish.
+    /// The thread that posted the job, woken by the worker finishing the last env.
     caller: Option<Thread>,
 }
 
@@ -605,13 +617,13 @@ impl Job {
     }
 }
 
-/// A chunk's slice of the batch buffers.
-struct ChunkOut<'a> {
+/// One env's slots in the batch buffers.
+struct EnvOut<'a> {
     obs: ObsMut<'a>,
-    rewards: &'a mut [f32],
-    terminated: &'a mut [bool],
-    truncated: &'a mut [bool],
-    infos: &'a mut [Info],
+    reward: &'a mut f32,
+    terminated: &'a mut bool,
+    truncated: &'a mut bool,
+    info: &'a mut Info,
 }
 
 enum ObsMut<'a> {
@@ -619,139 +631,146 @@ enum ObsMut<'a> {
     F32(&'a mut [f32]),
 }
 
-/// Step (or reset) every env of `chunk`, recording the first error in `chunk.error`.
-fn run_chunk(chunk: &mut Chunk, job: &Job, layout: &Layout) {
-    let (start, len, obs_len) = (chunk.start, chunk.envs.len(), layout.obs_len);
-    // SAFETY: `job.out` holds the base pointers of buffers of `num_envs` envs, valid for the
-    // whole job (`run` waits for every thread before the buffers can be touched again).
-    // Chunks are disjoint ranges `start..start + len`, so no two threads build overlapping
-    // slices, and the caller creates no reference to the buffers during the job.
-    let mut out = unsafe {
-        let b = job.out;
-        ChunkOut {
-            obs: match b.obs {
-                RawObs::U8(p) => ObsMut::U8(std::slice::from_raw_parts_mut(
-                    p.add(start * obs_len),
-                    len * obs_len,
-                )),
-                RawObs::F32(p) => ObsMut::F32(std::slice::from_raw_parts_mut(
-                    p.add(start * obs_len),
-                    len * obs_len,
-                )),
-            },
-            rewards: std::slice::from_raw_parts_mut(b.rewards.add(start), len),
-            terminated: std::slice::from_raw_parts_mut(b.terminated.add(start), len),
-            truncated: std::slice::from_raw_parts_mut(b.truncated.add(start), len),
-            infos: std::slice::from_raw_parts_mut(b.infos.add(start), len),
-        }
-    };
-    for j in 0..len {
-        let result = match job.kind {
-            JobKind::Reset(seed) => reset_one(
-                chunk,
-                &mut out,
-                j,
-                seed.map(|s| sub_seed(s, start + j)),
-                obs_len,
-            ),
-            JobKind::Step => {
-                let d = layout.action_dim;
-                // SAFETY: `check_actions` verified the slice holds `num_envs` actions (x `d`
-                // values); the caller's borrow outlives the job.
-                let action = unsafe {
-                    match job.actions {
-                        RawActions::Discrete(p) => Action::Discrete(*p.add(start + j)),
-                        RawActions::Continuous(p) => Action::Continuous(
-                            std::slice::from_raw_parts(p.add((start + j) * d), d),
-                        ),
-                        RawActions::None => unreachable!("a step job always carries actions"),
-                    }
-                };
-                if chunk.needs_reset[j] {
-                    reset_one(chunk, &mut out, j, None, obs_len)
-                } else {
-                    step_one(chunk, &mut out, j, action, obs_len, job.own_stats)
-                }
+/// Claim envs, starting with chunk `home` and then helping with the others, and run the job
+/// on each. A worker (`is_worker`) wakes the caller when it finishes the last env.
+fn claim_and_run(shared: &Shared, home: usize, is_worker: bool) {
+    let k = shared.chunks.len();
+    for c in (0..k).map(|o| (home + o) % k) {
+        let q = &shared.chunks[c].0;
+        // The Relaxed load skips exhausted chunks without writing to their cache line.
+        while q.next.load(Ordering::Relaxed) < q.len {
+            let idx = q.next.fetch_add(1, Ordering::Acquire);
+            if idx >= q.len {
+                break;
             }
-            JobKind::Idle | JobKind::Shutdown => Ok(()),
-        };
-        if let Err(e) = result {
-            chunk.error = Some(SimError::SubEnv {
-                index: start + j,
-                error: Box::new(e),
-            });
-            return;
+            let i = q.start + idx;
+            // SAFETY: we hold the claim on env `i` (see `Shared`): the job is posted and
+            // stays unchanged until `done` reaches `num_envs`, which needs our increment, and
+            // no other thread touches slot `i`.
+            let (job, slot) = unsafe { (&*shared.job.get(), &mut *shared.slots[i].0.get()) };
+            // Cloned (a reference count, no allocation) because the job may be replaced as
+            // soon as `done` is complete.
+            let caller = if is_worker { job.caller.clone() } else { None };
+            let result = catch_unwind(AssertUnwindSafe(|| run_env(slot, job, i, &shared.layout)));
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    slot.error = Some(SimError::SubEnv {
+                        index: i,
+                        error: Box::new(e),
+                    })
+                }
+                Err(p) => slot.panic = Some(p),
+            }
+            if shared.done.0.fetch_add(1, Ordering::Release) + 1 == shared.layout.num_envs
+                && let Some(caller) = caller
+            {
+                caller.unpark();
+            }
         }
     }
 }
 
-fn reset_one(
-    chunk: &mut Chunk,
-    out: &mut ChunkOut<'_>,
-    j: usize,
-    seed: Option<u64>,
-    obs_len: usize,
-) -> Result<()> {
-    let env = &mut chunk.envs[j];
-    let (obs, mut info) = env.reset(seed)?;
-    copy_obs(&mut out.obs, j, obs_len, obs)?;
+/// Reset or step env `i` and write its slots of the batch.
+fn run_env(slot: &mut Slot, job: &Job, i: usize, layout: &Layout) -> Result<()> {
+    let (obs_len, d) = (layout.obs_len, layout.action_dim);
+    // SAFETY: `job.out` holds the base pointers of buffers sized for `num_envs` envs, valid for
+    // the whole job (`run` waits for every claim before the buffers can be touched again).
+    // Env `i` is claimed by this thread alone, so no other reference to its slots exists,
+    // and the caller creates no reference to the buffers during the job.
+    let mut out = unsafe {
+        let b = job.out;
+        EnvOut {
+            obs: match b.obs {
+                RawObs::U8(p) => {
+                    ObsMut::U8(std::slice::from_raw_parts_mut(p.add(i * obs_len), obs_len))
+                }
+                RawObs::F32(p) => {
+                    ObsMut::F32(std::slice::from_raw_parts_mut(p.add(i * obs_len), obs_len))
+                }
+            },
+            reward: &mut *b.rewards.add(i),
+            terminated: &mut *b.terminated.add(i),
+            truncated: &mut *b.truncated.add(i),
+            info: &mut *b.infos.add(i),
+        }
+    };
+    match job.kind {
+        JobKind::Reset(seed) => reset_one(slot, &mut out, seed.map(|s| sub_seed(s, i))),
+        JobKind::Step if slot.needs_reset => reset_one(slot, &mut out, None),
+        JobKind::Step => {
+            // SAFETY: `check_actions` verified the slice holds `num_envs` actions (x `d`
+            // values); the caller's borrow outlives the job.
+            let action = unsafe {
+                match job.actions {
+                    RawActions::Discrete(p) => Action::Discrete(*p.add(i)),
+                    RawActions::Continuous(p) => {
+                        Action::Continuous(std::slice::from_raw_parts(p.add(i * d), d))
+                    }
+                    RawActions::None => unreachable!("a step job always carries actions"),
+                }
+            };
+            step_one(slot, &mut out, action, job.own_stats)
+        }
+        JobKind::Idle => Ok(()),
+    }
+}
+
+fn reset_one(slot: &mut Slot, out: &mut EnvOut<'_>, seed: Option<u64>) -> Result<()> {
+    let (obs, mut info) = slot.env.reset(seed)?;
+    copy_obs(&mut out.obs, obs)?;
     info.episode = None;
-    out.infos[j] = info;
-    out.rewards[j] = 0.0;
-    out.terminated[j] = false;
-    out.truncated[j] = false;
-    chunk.needs_reset[j] = false;
-    chunk.ep_return[j] = 0.0;
-    chunk.ep_len[j] = 0;
+    *out.info = info;
+    *out.reward = 0.0;
+    *out.terminated = false;
+    *out.truncated = false;
+    slot.needs_reset = false;
+    slot.ep_return = 0.0;
+    slot.ep_len = 0;
     Ok(())
 }
 
 fn step_one(
-    chunk: &mut Chunk,
-    out: &mut ChunkOut<'_>,
-    j: usize,
+    slot: &mut Slot,
+    out: &mut EnvOut<'_>,
     action: Action<'_>,
-    obs_len: usize,
     own_stats: bool,
 ) -> Result<()> {
-    let step = chunk.envs[j].step(action)?;
-    copy_obs(&mut out.obs, j, obs_len, step.obs)?;
-    chunk.ep_return[j] += f64::from(step.reward);
-    chunk.ep_len[j] += 1;
+    let step = slot.env.step(action)?;
+    copy_obs(&mut out.obs, step.obs)?;
+    slot.ep_return += f64::from(step.reward);
+    slot.ep_len += 1;
     let mut info = step.info;
-    let done = step.done();
-    if done {
-        chunk.needs_reset[j] = true;
+    if step.done() {
+        slot.needs_reset = true;
         if own_stats && info.episode.is_none() {
             info.episode = Some(EpisodeStats {
-                episode_return: chunk.ep_return[j],
-                length: chunk.ep_len[j],
+                episode_return: slot.ep_return,
+                length: slot.ep_len,
             });
         }
     }
-    out.infos[j] = info;
-    out.rewards[j] = step.reward;
-    out.terminated[j] = step.terminated;
-    out.truncated[j] = step.truncated;
+    *out.info = info;
+    *out.reward = step.reward;
+    *out.terminated = step.terminated;
+    *out.truncated = step.truncated;
     Ok(())
 }
 
-/// Copy one env's observation into slot `j`, checking kind and length.
-fn copy_obs(dst: &mut ObsMut<'_>, j: usize, obs_len: usize, src: Obs<'_>) -> Result<()> {
-    let range = j * obs_len..(j + 1) * obs_len;
+/// Copy one env's observation into its slot, checking kind and length.
+fn copy_obs(dst: &mut ObsMut<'_>, src: Obs<'_>) -> Result<()> {
     match (dst, src) {
-        (ObsMut::U8(d), Obs::U8(s)) if s.len() == obs_len => d[range].copy_from_slice(s),
-        (ObsMut::F32(d), Obs::F32(s)) if s.len() == obs_len => d[range].copy_from_slice(s),
+        (ObsMut::U8(d), Obs::U8(s)) if s.len() == d.len() => d.copy_from_slice(s),
+        (ObsMut::F32(d), Obs::F32(s)) if s.len() == d.len() => d.copy_from_slice(s),
         (d, s) => {
-            let want = if matches!(d, ObsMut::U8(_)) {
-                "u8"
-            } else {
-                "f32"
+            let (want, len) = match d {
+                ObsMut::U8(d) => ("u8", d.len()),
+                ObsMut::F32(d) => ("f32", d.len()),
             };
             let got = if matches!(s, Obs::U8(_)) { "u8" } else { "f32" };
             return Err(SimError::Invalid(format!(
                 "observation of {} {got} values does not match the observation space \
-                 ({obs_len} {want} values)",
+                 ({len} {want} values)",
                 s.len()
             )));
         }
@@ -777,49 +796,30 @@ impl Spinner {
         }
     }
 
-    /// Spin once; returns false once the budget is used up (then the caller parks).
+    /// Wait a little; returns false once the budget is used up (then the caller parks).
+    /// Pure spinning first; then `yield_now`, so that on an oversubscribed machine the thread
+    /// we wait for can get the core.
     fn spin(&mut self) -> bool {
-        std::hint::spin_loop();
-        self.count = self.count.wrapping_add(1);
-        if !self.count.is_multiple_of(64) {
+        self.count = self.count.saturating_add(1);
+        if self.count < 64 {
+            std::hint::spin_loop();
             return true;
         }
+        thread::yield_now();
         let start = *self.start.get_or_insert_with(Instant::now);
         start.elapsed() < SPIN_BUDGET
     }
 }
 
-/// Waits (spin, then park) until every worker has finished the current job; in `drop`, so
-/// it also waits while the caller's own chunk unwinds from a panic.
-struct WaitForWorkers<'a> {
-    shared: &'a Shared,
-    active: bool,
-}
-
-impl Drop for WaitForWorkers<'_> {
-    fn drop(&mut self) {
-        if !self.active {
-            return;
-        }
-        let mut spinner = Spinner::new();
-        // Acquire pairs with the workers' Release decrements: their writes to the buffers and
-        // chunks happen before the caller reads them.
-        while self.shared.pending.0.load(Ordering::Acquire) != 0 {
-            if !spinner.spin() {
-                // Woken by the last worker; spurious wake-ups just loop.
-                thread::park();
-            }
-        }
-    }
-}
-
-/// A worker: wait for a new generation, run its chunk, report, repeat until shutdown.
-fn worker_main(shared: &Shared, index: usize) {
+/// A worker: wait for a new generation, claim and run envs (its own chunk `home` first),
+/// repeat until shutdown.
+fn worker_main(shared: &Shared, home: usize) {
     let mut seen = 0usize;
     loop {
         let mut spinner = Spinner::new();
         loop {
-            // Acquire pairs with the caller's Release bump: the job is fully written.
+            // Acquire pairs with the caller's Release bump (for `shutdown`; claims carry
+            // their own synchronisation).
             let g = shared.generation.0.load(Ordering::Acquire);
             if g != seen {
                 seen = g;
@@ -830,29 +830,10 @@ fn worker_main(shared: &Shared, index: usize) {
                 thread::park();
             }
         }
-        let caller = {
-            // SAFETY: the caller wrote `job` before its Release bump and does not write it
-            // again until `pending` reaches 0, which needs our decrement below.
-            let job = unsafe { &*shared.job.get() };
-            if matches!(job.kind, JobKind::Shutdown) {
-                return;
-            }
-            // SAFETY: chunk `index` belongs to this worker until it decrements `pending`.
-            let chunk = unsafe { &mut *shared.chunks[index].get() };
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| run_chunk(chunk, job, &shared.layout)))
-            {
-                chunk.panic = Some(p);
-            }
-            // Cloned (a reference count, no allocation) because `job` may be rewritten as
-            // soon as `pending` reaches 0.
-            job.caller.clone()
-        };
-        // Release: our writes to the buffers and the chunk happen before the caller's Acquire.
-        if shared.pending.0.fetch_sub(1, Ordering::AcqRel) == 1
-            && let Some(caller) = caller
-        {
-            caller.unpark();
+        if shared.shutdown.load(Ordering::Relaxed) {
+            return;
         }
+        claim_and_run(shared, home, true);
     }
 }
 

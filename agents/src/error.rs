@@ -35,7 +35,7 @@ pub enum AgentError {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     /// Reading or writing run files.
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io {
         path: PathBuf,
         #[source]

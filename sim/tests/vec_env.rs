@@ -7,7 +7,47 @@ use sim::{
     Action, BatchActions, DType, EnvConfig, EpisodeStats, Frame, Info, Obs, SimError, Space, Step,
     VecEnv,
 };
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts heap allocations made on threads that stepped a [`ProbeEnv`] (the test thread and
+/// the VecEnv's workers), so tests running in parallel do not disturb the count.
+struct CountingAlloc;
+
+static PROBE_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static PROBED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count_if_probed() {
+    if PROBED.try_with(Cell::get).unwrap_or(false) {
+        PROBE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards to the system allocator; the counting touches no heap memory.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_if_probed();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_if_probed();
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Index of each field in a `CountEnv` observation.
 const SEED: usize = 0;
@@ -584,6 +624,63 @@ fn a_vec_env_can_move_to_another_thread() {
     // Steps: t=1, t=2 (end), reset, t=1, t=2 (end).
     assert_eq!(v.terminated(), [true, true, true]);
     assert_eq!(state(&v, 2), [7.0, 1.0, 2.0, 2.0]);
+}
+
+/// A `CountEnv` that marks every thread stepping it, so its allocations are counted.
+struct ProbeEnv(CountEnv);
+
+impl sim::Env for ProbeEnv {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+    fn observation_space(&self) -> &Space {
+        self.0.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.0.action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> sim::Result<(Obs<'_>, Info)> {
+        PROBED.with(|p| p.set(true));
+        self.0.reset(seed)
+    }
+    fn step(&mut self, action: Action<'_>) -> sim::Result<Step<'_>> {
+        PROBED.with(|p| p.set(true));
+        self.0.step(action)
+    }
+    fn obs(&self) -> Obs<'_> {
+        self.0.obs()
+    }
+    fn render(&mut self) -> Frame<'_> {
+        self.0.render()
+    }
+}
+
+#[test]
+fn stepping_allocates_nothing() {
+    let mut v = VecEnv::from_fn(5, 3, |i| {
+        Ok(Box::new(ProbeEnv(CountEnv::new(2 + i as u32))))
+    })
+    .unwrap();
+    PROBED.with(|p| p.set(true));
+    v.reset(Some(3)).unwrap();
+    let actions = [0, 1, 2, 1, 0];
+    // Warm up: first-use initialisation (thread handles) may allocate once.
+    for _ in 0..5 {
+        v.step(BatchActions::Discrete(&actions)).unwrap();
+    }
+    let before = PROBE_ALLOCS.load(Ordering::Relaxed);
+    let mut episodes = 0;
+    for _ in 0..100 {
+        v.step(BatchActions::Discrete(&actions)).unwrap();
+        episodes += v.finished_episodes().count();
+    }
+    let allocs = PROBE_ALLOCS.load(Ordering::Relaxed) - before;
+    PROBED.with(|p| p.set(false));
+    assert!(
+        episodes > 50,
+        "the loop must cover autoresets ({episodes} episodes)"
+    );
+    assert_eq!(allocs, 0, "heap allocations in 100 batch steps");
 }
 
 /// Every registered env gives the same batch bytes with 1, 2 and 3 threads.

@@ -36,6 +36,18 @@ static SPECS: &[EnvSpec] = &[
         build: crate::classic::catch::build,
         scripted: Some(crate::classic::catch::build_scripted),
     },
+    EnvSpec {
+        id: crate::drive::DRIVE_ID,
+        description: "3D driving on a new procedural circuit per seed: rapier vehicle physics at 60 Hz, 84x84 RGB chase camera, 9 actions",
+        build: crate::drive::env::build_drive,
+        scripted: Some(crate::drive::driver::build_scripted_drive),
+    },
+    EnvSpec {
+        id: crate::drive::MAP_ID,
+        description: "3D driving on a fixed road map (option map = straight | curve | s_bend), same physics, camera and actions as Drive-v0",
+        build: crate::drive::env::build_map,
+        scripted: Some(crate::drive::driver::build_scripted_map),
+    },
 ];
 
 /// All registered envs.

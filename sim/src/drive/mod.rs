@@ -2,11 +2,16 @@
 //! ray-cast vehicle controller, procedural circuits and hand-built road maps, and a CPU
 //! camera that draws the same scene description the viewer will use.
 
+pub mod driver;
+pub mod env;
 pub mod raster;
 pub mod scene;
 pub mod track;
 pub mod vehicle;
 pub mod world;
+
+pub use driver::{DriverParams, ScriptedDriver};
+pub use env::{DRIVE_ID, DriveEnv, DriveOptions, MAP_ID};
 
 /// Driving state reported in [`crate::Info::drive`] on every reset and step.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

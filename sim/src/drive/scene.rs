@@ -17,9 +17,10 @@ pub type Rgb = [u8; 3];
 /// Sky colour.
 pub const SKY: Rgb = [140, 190, 235];
 /// Grass colour (the ground away from the road).
-pub const GRASS: Rgb = [72, 150, 64];
-/// Asphalt, two shades alternating every few metres (a motion cue, as in CarRacing).
-pub const ASPHALT: [Rgb; 2] = [[104, 104, 108], [94, 94, 98]];
+pub const GRASS: Rgb = [86, 170, 72];
+/// Asphalt, two shades alternating every 4 m (a motion cue, as in CarRacing); darker than
+/// the grass so the road stands out in grayscale too (luma ~85 against ~135).
+pub const ASPHALT: [Rgb; 2] = [[92, 92, 96], [82, 82, 86]];
 /// Lane and edge lines.
 pub const LINE: Rgb = [240, 240, 240];
 /// Kerb stripes on circuits.

@@ -1,0 +1,307 @@
+//! The scripted reference driver: pure pursuit on the reference line for steering, and a
+//! PI speed controller toward a target speed limited by the curvature ahead.
+//!
+//! With `obs = "state"` (see [`super::env::STATE_FIELDS`]) it reads look-ahead points in the
+//! car frame, speed and curvature ahead: privileged information a pixel agent does not get, on
+//! purpose, since this driver is the reference for tests and scenarios. That is the mode the
+//! lap tests use.
+//!
+//! With pixel observations (the default options, as `pixelgym play` builds it) it falls back
+//! to a simple vision driver so that it still drives sensibly: it steers toward the centroid
+//! of road-coloured pixels in a band of rows ahead of the car, and estimates its speed by dead
+//! reckoning from its own pedal commands and the vehicle parameters (no speed is visible in a
+//! frame), holding a modest target speed. It is a demo, not the reference.
+
+use super::env::{ActionMode, CURVATURE_M, DriveOptions, LOOKAHEAD_M, ObsMode, STATE_LEN};
+use crate::config::EnvConfig;
+use crate::env::{Obs, OwnedAction};
+use crate::error::{Result, SimError};
+use crate::policy::Policy;
+use serde::Deserialize;
+
+/// Tuning of the scripted driver.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriverParams {
+    /// Cruise speed on straights, m/s.
+    pub cruise_speed: f32,
+    /// Lateral acceleration allowed in curves, m/s^2 (sets the corner speed).
+    pub max_lateral_accel: f32,
+    /// Deceleration assumed when planning for a curve ahead, m/s^2.
+    pub brake_decel: f32,
+    /// Look-ahead distance = `lookahead_base + lookahead_gain * speed`, metres.
+    pub lookahead_base: f32,
+    /// Seconds of travel added to the look-ahead distance.
+    pub lookahead_gain: f32,
+    /// Proportional gain of the speed controller, per m/s of error.
+    pub kp: f32,
+    /// Integral gain of the speed controller.
+    pub ki: f32,
+}
+
+impl Default for DriverParams {
+    fn default() -> Self {
+        Self {
+            cruise_speed: 20.0,
+            max_lateral_accel: 5.0,
+            brake_decel: 4.0,
+            lookahead_base: 5.0,
+            lookahead_gain: 0.45,
+            kp: 0.5,
+            ki: 0.05,
+        }
+    }
+}
+
+/// Pure-pursuit + speed-PI driver for `Drive-v0` / `DriveMap-v0` (vision fallback for pixel
+/// observations, see the module docs).
+pub struct ScriptedDriver {
+    params: DriverParams,
+    opts: DriveOptions,
+    wheelbase: f32,
+    max_steer: f32,
+    actions: ActionMode,
+    integral: f32,
+    /// Dead-reckoned speed (pixel mode), m/s.
+    speed_est: f32,
+    /// The last command (pixel mode), applied for `action_repeat` physics steps.
+    last: DriverCommand,
+}
+
+/// What the driver wants, before it is mapped onto the action space.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DriverCommand {
+    /// Desired steering in `[-1, 1]` (positive left).
+    pub steer: f32,
+    /// Throttle in `[0, 1]`.
+    pub throttle: f32,
+    /// Brake in `[0, 1]`.
+    pub brake: f32,
+}
+
+impl ScriptedDriver {
+    /// A driver for an env built with `opts`.
+    pub fn new(opts: &DriveOptions, params: DriverParams) -> ScriptedDriver {
+        ScriptedDriver {
+            params,
+            opts: opts.clone(),
+            wheelbase: opts.vehicle.wheelbase,
+            max_steer: opts.vehicle.max_steer_deg.to_radians(),
+            actions: opts.actions,
+            integral: 0.0,
+            speed_est: 0.0,
+            last: DriverCommand {
+                steer: 0.0,
+                throttle: 0.0,
+                brake: 0.0,
+            },
+        }
+    }
+
+    /// Vision fallback: steer toward the road centroid ahead, hold a modest dead-reckoned speed.
+    pub fn command_from_pixels(&mut self, frame: &[u8]) -> Result<DriverCommand> {
+        let (w, h) = (self.opts.width, self.opts.height);
+        let ch = match self.opts.obs {
+            ObsMode::Rgb => 3,
+            ObsMode::Gray => 1,
+            ObsMode::State => 0,
+        };
+        if ch == 0 || frame.len() != w * h * ch {
+            return Err(SimError::Invalid(format!(
+                "scripted driver: expected a {h}x{w}x{ch} frame, got {} bytes",
+                frame.len()
+            )));
+        }
+        // Dead reckoning of the speed over the physics steps the last command was held.
+        let v_cfg = &self.opts.vehicle;
+        for _ in 0..self.opts.action_repeat {
+            let v = self.speed_est;
+            let drive =
+                self.last.throttle * v_cfg.max_engine_force.min(v_cfg.max_power / v.max(1.0));
+            let brake = if v > 0.0 {
+                self.last.brake * v_cfg.max_brake_force
+            } else {
+                0.0
+            };
+            let resist = v_cfg.drag * v * v
+                + if v > 0.0 {
+                    v_cfg.rolling_resistance * v_cfg.mass * 9.81
+                } else {
+                    0.0
+                };
+            self.speed_est = (v + (drive - brake - resist) / v_cfg.mass / 60.0).max(0.0);
+        }
+        let (lo, hi) = match self.opts.view {
+            super::raster::View::Chase => (0.36, 0.48),
+            super::raster::View::Hood => (0.45, 0.62),
+            super::raster::View::TopDown => (0.15, 0.35),
+        };
+        let is_road = |px: &[u8]| -> bool {
+            if ch == 1 {
+                px[0] < 112 || px[0] > 225
+            } else {
+                let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+                (r < 125 && (g - r).abs() < 12 && (b - g).abs() < 14)
+                    || (r > 215 && g > 215 && b > 215)
+            }
+        };
+        let (mut sum, mut count) = (0.0f32, 0.0f32);
+        for row in ((lo * h as f32) as usize)..((hi * h as f32) as usize).min(h) {
+            for col in 0..w {
+                let i = (row * w + col) * ch;
+                if is_road(&frame[i..i + ch]) {
+                    sum += col as f32 + 0.5;
+                    count += 1.0;
+                }
+            }
+        }
+        let steer = if count > 0.0 {
+            let offset = (sum / count - 0.5 * w as f32) / (0.5 * w as f32);
+            (-2.5 * offset).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+        let target = if steer.abs() > 0.5 { 7.0 } else { 10.0 };
+        let err = target - self.speed_est;
+        let u = self.params.kp * err;
+        let (throttle, brake) = if u >= 0.0 {
+            (u.min(1.0), 0.0)
+        } else {
+            (0.0, (-u).min(1.0))
+        };
+        let cmd = DriverCommand {
+            steer,
+            throttle,
+            brake,
+        };
+        self.last = cmd;
+        Ok(cmd)
+    }
+
+    /// Compute the continuous command from a state observation.
+    pub fn command(&mut self, state: &[f32]) -> Result<DriverCommand> {
+        if state.len() != STATE_LEN {
+            return Err(SimError::Invalid(format!(
+                "scripted driver needs the {STATE_LEN}-value state observation, got {}",
+                state.len()
+            )));
+        }
+        let p = &self.params;
+        let v = state[0] * 10.0;
+        // Pure pursuit: the reference-line point at the look-ahead distance, in the car frame.
+        let ld = (p.lookahead_base + p.lookahead_gain * v.max(0.0))
+            .clamp(LOOKAHEAD_M[0], LOOKAHEAD_M[7]);
+        let k = LOOKAHEAD_M
+            .iter()
+            .position(|&d| d >= ld)
+            .unwrap_or(LOOKAHEAD_M.len() - 1)
+            .max(1);
+        let (d0, d1) = (LOOKAHEAD_M[k - 1], LOOKAHEAD_M[k]);
+        let t = ((ld - d0) / (d1 - d0)).clamp(0.0, 1.0);
+        let pt = |i: usize| (state[6 + 2 * i] * 10.0, state[7 + 2 * i] * 10.0);
+        let (x0, y0) = pt(k - 1);
+        let (x1, y1) = pt(k);
+        let (x, y) = (x0 + (x1 - x0) * t, y0 + (y1 - y0) * t);
+        let l2 = (x * x + y * y).max(1.0);
+        let curvature = 2.0 * y / l2;
+        let angle = (self.wheelbase * curvature).atan();
+        let steer = (angle / self.max_steer).clamp(-1.0, 1.0);
+
+        // Target speed: the slowest of cruise and every curve ahead reachable by braking.
+        let base = 6 + 2 * LOOKAHEAD_M.len();
+        let mut target = p.cruise_speed;
+        for (i, &dist) in CURVATURE_M.iter().enumerate() {
+            let kappa = (state[base + i] / 100.0).abs().max(1e-4);
+            let v_curve = (p.max_lateral_accel / kappa).sqrt();
+            let reachable = (v_curve * v_curve + 2.0 * p.brake_decel * dist).sqrt();
+            target = target.min(reachable);
+        }
+        let err = target - v;
+        self.integral = (self.integral + err * (1.0 / 60.0)).clamp(-5.0, 5.0);
+        let u = p.kp * err + p.ki * self.integral;
+        let (throttle, brake) = if u >= 0.0 {
+            (u.min(1.0), 0.0)
+        } else {
+            (0.0, (-u).min(1.0))
+        };
+        Ok(DriverCommand {
+            steer,
+            throttle,
+            brake,
+        })
+    }
+}
+
+impl Policy for ScriptedDriver {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    fn act(&mut self, obs: Obs<'_>) -> Result<OwnedAction> {
+        let (cmd, current) = match obs {
+            Obs::F32(state) => {
+                let cmd = self.command(state)?;
+                (cmd, state.get(4).copied().unwrap_or(0.0))
+            }
+            Obs::U8(frame) => {
+                let cmd = self.command_from_pixels(frame)?;
+                // No wheel angle in a frame: discrete steering uses plain thresholds.
+                (cmd, 0.0)
+            }
+        };
+        Ok(match self.actions {
+            ActionMode::Continuous => {
+                OwnedAction::Continuous(vec![cmd.steer, cmd.throttle, cmd.brake])
+            }
+            ActionMode::Discrete => {
+                // The env moves the wheels toward the discrete target at the steering rate, so
+                // choosing the side of the current angle tracks the wanted angle closely.
+                let eps = if matches!(obs, Obs::U8(_)) { 0.3 } else { 0.02 };
+                let col = if cmd.steer > current + eps {
+                    0
+                } else if cmd.steer < current - eps {
+                    2
+                } else {
+                    1
+                };
+                let row = if cmd.throttle > 0.15 {
+                    0
+                } else if cmd.brake > 0.3 {
+                    2
+                } else {
+                    1
+                };
+                OwnedAction::Discrete((3 * row + col) as i64)
+            }
+        })
+    }
+
+    fn reset(&mut self) {
+        self.integral = 0.0;
+        self.speed_est = 0.0;
+        self.last = DriverCommand {
+            steer: 0.0,
+            throttle: 0.0,
+            brake: 0.0,
+        };
+    }
+}
+
+/// Registry builder of the scripted driver for `id` with the env's options.
+pub fn build_scripted(id: &str, cfg: &EnvConfig) -> Result<Box<dyn Policy>> {
+    let opts = DriveOptions::parse(id, cfg)?;
+    Ok(Box::new(ScriptedDriver::new(
+        &opts,
+        DriverParams::default(),
+    )))
+}
+
+/// Registry entry for `Drive-v0`'s scripted driver.
+pub fn build_scripted_drive(cfg: &EnvConfig) -> Result<Box<dyn Policy>> {
+    build_scripted(super::env::DRIVE_ID, cfg)
+}
+
+/// Registry entry for `DriveMap-v0`'s scripted driver.
+pub fn build_scripted_map(cfg: &EnvConfig) -> Result<Box<dyn Policy>> {
+    build_scripted(super::env::MAP_ID, cfg)
+}

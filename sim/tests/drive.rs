@@ -215,3 +215,43 @@ fn registered_envs_build_and_the_scripted_driver_drives_from_pixels() {
     .unwrap();
     assert_eq!(map.observation_space().shape(), &[84, 84, 1]);
 }
+
+fn vec_rollout_hash(threads: usize) -> u64 {
+    let mut v = sim::VecEnv::make(DRIVE_ID, &EnvConfig::new(), 3, threads).unwrap();
+    v.reset(Some(21)).unwrap();
+    let mut h = 0xcbf29ce484222325u64;
+    for t in 0..300u64 {
+        let a = [[1, 0, 2], [1, 1, 1], [0, 2, 4]][((t / 25) % 3) as usize];
+        v.step(sim::BatchActions::Discrete(&a)).unwrap();
+        fnv(&mut h, v.obs_u8());
+        for r in v.rewards() {
+            fnv(&mut h, &r.to_bits().to_le_bytes());
+        }
+    }
+    h
+}
+
+#[test]
+fn vec_env_batches_are_identical_across_thread_counts() {
+    assert_eq!(vec_rollout_hash(1), vec_rollout_hash(2));
+}
+
+/// The 50-seed figure for the docs: `cargo test --release -p sim --test drive -- --ignored
+/// --nocapture fifty`.
+#[test]
+#[ignore]
+fn fifty_seed_lap_survey() {
+    let mut laps = 0;
+    let mut clean = 0;
+    for seed in 0..50u64 {
+        let options = cfg(&[("obs", "state".into()), ("actions", "continuous".into())]);
+        let (reason, worst, off, ret, frac) = drive_episode(DRIVE_ID, &options, seed);
+        let lap = reason == "lap_complete";
+        laps += lap as u32;
+        clean += (lap && off == 0) as u32;
+        println!(
+            "seed {seed:2}: {reason:14} lap {frac:.2} return {ret:7.1} off-road steps {off:4} max |offset|/half-width {worst:.2}"
+        );
+    }
+    println!("scripted driver: {laps}/50 laps completed, {clean}/50 without leaving the road");
+}

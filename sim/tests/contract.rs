@@ -194,18 +194,24 @@ fn observations_stay_inside_the_observation_space() {
         assert_eq!(obs.len(), space.flat_len(), "{id}: reset obs length");
         assert!(space.contains_obs(obs), "{id}: reset obs outside {space}");
         assert_eq!(OwnedObs::of(env.obs()), first, "{id}: obs() after reset");
+        // Big frames are checked on a sample of steps (every step costs seconds in a debug
+        // build); vectors and small boards on every step.
+        let every = if space.flat_len() > 1024 { 7 } else { 1 };
         for t in 1..=STEPS {
             let action = act(id, &mut policy, env.obs());
             let step = env.step(action.as_action()).unwrap();
-            let snap = Snap::step(&step);
-            assert!(
-                space.contains_obs(step.obs),
-                "{id}: step {t} obs outside {space}"
-            );
             assert!(
                 step.reward.is_finite(),
                 "{id}: step {t} reward {}",
                 step.reward
+            );
+            if t % every != 0 && !step.done() {
+                continue;
+            }
+            let snap = Snap::step(&step);
+            assert!(
+                space.contains_obs(step.obs),
+                "{id}: step {t} obs outside {space}"
             );
             assert_eq!(
                 OwnedObs::of(env.obs()),
@@ -222,15 +228,14 @@ fn observations_stay_inside_the_observation_space() {
 
 #[test]
 fn same_seed_and_actions_give_identical_trajectories() {
+    let seed = 12345;
     for spec in registry() {
-        for seed in [0, 12345] {
-            assert_eq!(
-                first_divergence(spec.id, &no_options(), seed, seed),
-                None,
-                "{}: seed {seed} replayed differently (first differing step shown)",
-                spec.id
-            );
-        }
+        assert_eq!(
+            first_divergence(spec.id, &no_options(), seed, seed),
+            None,
+            "{}: seed {seed} replayed differently (first differing step shown)",
+            spec.id
+        );
     }
 }
 

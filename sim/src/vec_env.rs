@@ -38,7 +38,9 @@ use std::time::{Duration, Instant};
 /// `Continuous` holds N x action_dim values (env-major) for a `Box` action space.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BatchActions<'a> {
+    /// One action index per env.
     Discrete(&'a [i64]),
+    /// `action_dim` values per env, env after env.
     Continuous(&'a [f32]),
 }
 

@@ -1,7 +1,9 @@
 //! Driving env cost: agent steps/s of `Drive-v0` with the default 84x84 RGB chase camera at
 //! `action_repeat` 1, the same without rendering (`obs = "state"`), and the cost of drawing
 //! one camera frame alone (chase, hood, top-down at 84x84, and the 256x256 `render()`).
-//! Also prints the heap held by one env instance after a reset.
+//! Also prints the heap held by one env instance after a reset, and the same costs measured
+//! in thread CPU time (`drive_cpu:` lines), which stay meaningful when other processes load
+//! the machine.
 //!
 //! `cargo bench -p sim --bench drive`; criterion's `thrpt` column is agent steps per second
 //! for the step benches, and the time column is the cost per frame for the raster benches.
@@ -96,7 +98,19 @@ fn raster(c: &mut Criterion) {
     g.finish();
 }
 
-fn memory(_: &mut Criterion) {
+/// CPU time this thread has run, from Linux's `/proc/thread-self/schedstat` (nanoseconds);
+/// unlike wall time it does not grow when other processes compete for the cores.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Heap held by one env, and CPU-time costs that stay meaningful on a busy machine.
+fn memory_and_cpu_time(_: &mut Criterion) {
     let before = LIVE.load(Ordering::Relaxed);
     let mut env = DriveEnv::new(DRIVE_ID, &EnvConfig::new()).unwrap();
     env.reset(Some(0)).unwrap();
@@ -108,12 +122,60 @@ fn memory(_: &mut Criterion) {
         "drive_memory: one Drive-v0 env (84x84 RGB, after reset + 100 steps) holds {:.1} KiB of heap",
         held as f64 / 1024.0
     );
-    drop(env);
+    let Some(_) = thread_cpu_ns() else {
+        println!("drive_cpu: /proc/thread-self/schedstat unavailable; CPU-time figures skipped");
+        return;
+    };
+    for (name, cfg) in [
+        ("chase_84_rgb", EnvConfig::new()),
+        ("state_no_camera", options(&[("obs", "state")])),
+    ] {
+        let mut env = DriveEnv::new(DRIVE_ID, &cfg).unwrap();
+        env.reset(Some(0)).unwrap();
+        let n = 5000u64;
+        let t0 = thread_cpu_ns().unwrap();
+        for t in 0..n {
+            let a = [1, 1, 0, 1, 1, 2][((t / 30) % 6) as usize];
+            if env.step(Action::Discrete(a)).unwrap().done() {
+                env.reset(None).unwrap();
+            }
+        }
+        let ns = (thread_cpu_ns().unwrap() - t0) as f64 / n as f64;
+        println!(
+            "drive_cpu: step {name}: {:.1} us CPU per agent step = {:.0} steps/s on one core",
+            ns / 1e3,
+            1e9 / ns
+        );
+    }
+    let mut env = DriveEnv::new(DRIVE_ID, &EnvConfig::new()).unwrap();
+    env.reset(Some(0)).unwrap();
+    for _ in 0..120 {
+        env.step(Action::Discrete(1)).unwrap();
+    }
+    let world = env.world().unwrap();
+    let (pose, (_, heading)) = (world.car_pose(), world.car_map_pose());
+    let scene = env.scene().unwrap();
+    for (name, view, size) in [
+        ("chase_84", View::Chase, 84),
+        ("hood_84", View::Hood, 84),
+        ("top_down_84", View::TopDown, 84),
+        ("chase_256", View::Chase, 256),
+    ] {
+        let mut r = Rasterizer::new(size, size);
+        let cam = Camera::follow(view, &pose, heading);
+        let n = 3000u64;
+        let t0 = thread_cpu_ns().unwrap();
+        for _ in 0..n {
+            r.render(black_box(scene), black_box(&cam));
+        }
+        let ns = (thread_cpu_ns().unwrap() - t0) as f64 / n as f64;
+        println!("drive_cpu: raster {name}: {:.1} us CPU per frame", ns / 1e3);
+    }
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = memory, raster, steps
+    targets = memory_and_cpu_time, raster, steps
 }
 criterion_main!(benches);

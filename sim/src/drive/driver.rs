@@ -132,7 +132,7 @@ impl ScriptedDriver {
             self.speed_est = (v + (drive - brake - resist) / v_cfg.mass / 60.0).max(0.0);
         }
         let (lo, hi) = match self.opts.view {
-            super::raster::View::Chase => (0.36, 0.48),
+            super::raster::View::Chase => (0.40, 0.49),
             super::raster::View::Hood => (0.45, 0.62),
             super::raster::View::TopDown => (0.15, 0.35),
         };
@@ -141,19 +141,46 @@ impl ScriptedDriver {
                 px[0] < 112 || px[0] > 225
             } else {
                 let (r, g, b) = (px[0] as i32, px[1] as i32, px[2] as i32);
+                // Asphalt, white lines, and red (kerbs and the ego car's body, which sit on
+                // the road and would otherwise split the run under the centre column).
                 (r < 125 && (g - r).abs() < 12 && (b - g).abs() < 14)
                     || (r > 215 && g > 215 && b > 215)
+                    || (r > 100 && g < 60 && b < 60)
             }
         };
+        // Per row, the run of road pixels under the centre column (or the nearest road pixel
+        // to it), from the far row down; its midpoint is where the road is.
         let (mut sum, mut count) = (0.0f32, 0.0f32);
-        for row in ((lo * h as f32) as usize)..((hi * h as f32) as usize).min(h) {
-            for col in 0..w {
-                let i = (row * w + col) * ch;
-                if is_road(&frame[i..i + ch]) {
-                    sum += col as f32 + 0.5;
-                    count += 1.0;
-                }
+        let mut centre = w / 2;
+        let road_at = |row: usize, col: usize| {
+            is_road(&frame[(row * w + col) * ch..(row * w + col) * ch + ch])
+        };
+        for row in (((lo * h as f32) as usize)..((hi * h as f32) as usize).min(h)).rev() {
+            let Some(start) = (0..w)
+                .map(|d| (centre + d, centre.wrapping_sub(d)))
+                .find_map(|(r, l)| {
+                    if r < w && road_at(row, r) {
+                        Some(r)
+                    } else if l < w && road_at(row, l) {
+                        Some(l)
+                    } else {
+                        None
+                    }
+                })
+            else {
+                continue;
+            };
+            let (mut left, mut right) = (start, start);
+            while left > 0 && road_at(row, left - 1) {
+                left -= 1;
             }
+            while right + 1 < w && road_at(row, right + 1) {
+                right += 1;
+            }
+            let mid = 0.5 * (left + right + 1) as f32;
+            centre = mid as usize;
+            sum += mid;
+            count += 1.0;
         }
         let steer = if count > 0.0 {
             let offset = (sum / count - 0.5 * w as f32) / (0.5 * w as f32);
@@ -161,7 +188,7 @@ impl ScriptedDriver {
         } else {
             0.0
         };
-        let target = if steer.abs() > 0.5 { 7.0 } else { 10.0 };
+        let target = if steer.abs() > 0.5 { 9.0 } else { 14.0 };
         let err = target - self.speed_est;
         let u = self.params.kp * err;
         let (throttle, brake) = if u >= 0.0 {

@@ -511,6 +511,8 @@ impl DriveEnv {
             off_road_time: ep.off_road_time,
             collision: ep.world.collided(),
         };
+        // Keep the scene current in every mode: the viewer reads it.
+        ep.scene.update(&ep.world);
         match self.opts.obs {
             ObsMode::State => {
                 let o = &mut self.obs_f32;
@@ -542,7 +544,6 @@ impl DriveEnv {
                 }
             }
             ObsMode::Rgb | ObsMode::Gray => {
-                ep.scene.update(&ep.world);
                 let cam = Camera::follow(self.opts.view, &ep.world.car_pose(), heading);
                 self.raster.render(&ep.scene, &cam);
                 if self.opts.obs == ObsMode::Gray {

@@ -54,7 +54,7 @@ impl Camera {
                 far: 150.0,
             },
             View::Hood => Camera {
-                position: at(-0.6, 1.0),
+                position: at(-1.4, 0.9),
                 yaw: heading,
                 pitch: -0.08,
                 fov_y_deg: 65.0,
@@ -202,7 +202,12 @@ impl Rasterizer {
         let cone_cos = (half_fov_x.max(0.5 * cam.fov_y_deg.to_radians()) + 0.15)
             .min(1.5)
             .cos();
-        let visible = |c: &super::scene::Chunk| {
+        let cone = cone_cos.acos();
+        // Markings narrower than about a pixel are skipped beyond this distance (a 0.3 m line
+        // is under half a pixel there); the asphalt is drawn out to the far plane.
+        let markings_far = focal.min(cam.far);
+        // Distance to a chunk when any of it can be in view.
+        let visible = |c: &super::scene::Chunk| -> Option<f32> {
             let d = [
                 c.center[0] - cam.position[0],
                 c.center[1] - cam.position[1],
@@ -210,27 +215,27 @@ impl Rasterizer {
             ];
             let dist = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
             if dist - c.radius > cam.far {
-                return false;
+                return None;
             }
             if dist <= c.radius {
-                return true;
+                return Some(0.0);
             }
             let along = d[0] * f[0] + d[1] * f[1] + d[2] * f[2];
             // Inside the view cone widened by the chunk's angular radius.
             let ang = (c.radius / dist).min(1.0).asin();
-            along / dist >= (cone_cos.acos() + ang).min(std::f32::consts::PI).cos()
+            (along / dist >= (cone + ang).min(std::f32::consts::PI).cos())
+                .then_some(dist - c.radius)
         };
-        for layer in 0..2 {
-            for chunk in &scene.road.chunks {
-                if !visible(chunk) {
-                    continue;
+        for chunk in &scene.road.chunks {
+            if visible(chunk).is_some() {
+                for t in &scene.road.tris[chunk.surface.0..chunk.surface.1] {
+                    self.draw_tri(&proj, t, false);
                 }
-                let (a, b) = if layer == 0 {
-                    chunk.surface
-                } else {
-                    chunk.markings
-                };
-                for t in &scene.road.tris[a..b] {
+            }
+        }
+        for chunk in &scene.road.chunks {
+            if visible(chunk).is_some_and(|d| d <= markings_far) {
+                for t in &scene.road.tris[chunk.markings.0..chunk.markings.1] {
                     self.draw_tri(&proj, t, false);
                 }
             }
@@ -372,34 +377,52 @@ impl Rasterizer {
         let e1 = edge(s[2], s[0]);
         let e2 = edge(s[0], s[1]);
         let stride = self.width;
+        let xmax = x1 as f32;
+        let edges = [e0, e1, e2];
         for y in y0..=(y1 as usize) {
             let py = y as f32 + 0.5;
-            let fx = x0 as f32 + 0.5;
-            let mut w0 = e0.0 * fx + e0.1 * py + e0.2;
-            let mut w1 = e1.0 * fx + e1.1 * py + e1.2;
-            let mut w2 = e2.0 * fx + e2.1 * py + e2.2;
+            // The span of pixel centres x + 0.5 where all three edge functions are >= 0:
+            // each is linear in x, so each bounds x from one side.
+            let (mut lo, mut hi) = (x0 as f32, xmax);
+            let mut empty = false;
+            for &(a, b, c) in &edges {
+                let cy = b * py + c;
+                if a > 0.0 {
+                    lo = lo.max((-cy / a - 0.5).ceil());
+                } else if a < 0.0 {
+                    hi = hi.min((-cy / a - 0.5).floor());
+                } else if cy < 0.0 {
+                    empty = true;
+                }
+            }
+            if empty || lo > hi {
+                continue;
+            }
+            let (xa, xb) = (lo as usize, hi as usize);
             let row = y * stride;
-            for x in x0..=(x1 as usize) {
-                if w0 >= 0.0 && w1 >= 0.0 && w2 >= 0.0 {
+            if depth {
+                let fx = xa as f32 + 0.5;
+                // 1/z is affine in screen space: start value and step along the row.
+                let iz_at = |x: f32| {
+                    let w0 = e0.0 * x + e0.1 * py + e0.2;
+                    let w1 = e1.0 * x + e1.1 * py + e1.2;
+                    let w2 = e2.0 * x + e2.1 * py + e2.2;
+                    w0 * s[0][2] + w1 * s[1][2] + w2 * s[2][2]
+                };
+                let mut iz = iz_at(fx);
+                let diz = e0.0 * s[0][2] + e1.0 * s[1][2] + e2.0 * s[2][2];
+                for x in xa..=xb {
                     let i = row + x;
-                    let write = if depth {
-                        let iz = w0 * s[0][2] + w1 * s[1][2] + w2 * s[2][2];
-                        if iz > self.depth[i] {
-                            self.depth[i] = iz;
-                            true
-                        } else {
-                            false
-                        }
-                    } else {
-                        true
-                    };
-                    if write {
+                    if iz > self.depth[i] {
+                        self.depth[i] = iz;
                         self.color[i * 3..i * 3 + 3].copy_from_slice(&color);
                     }
+                    iz += diz;
                 }
-                w0 += e0.0;
-                w1 += e1.0;
-                w2 += e2.0;
+            } else {
+                for px in self.color[(row + xa) * 3..(row + xb + 1) * 3].chunks_exact_mut(3) {
+                    px.copy_from_slice(&color);
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ pub const KERB: [Rgb; 2] = [[220, 40, 40], [240, 240, 240]];
 /// Ego car body.
 pub const EGO_BODY: Rgb = [210, 30, 30];
 /// Ego car cabin.
-pub const EGO_CABIN: Rgb = [60, 70, 90];
+pub const EGO_CABIN: Rgb = [40, 40, 75];
 /// Tyres.
 pub const TYRE: Rgb = [25, 25, 25];
 

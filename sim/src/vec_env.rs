@@ -64,6 +64,8 @@ pub struct VecEnv {
     /// False before the first reset and after a failed reset or step.
     ready: bool,
     own_stats: bool,
+    /// The caller's spin budget while it waits for workers.
+    waiter: Waiter,
     /// The envs are only `Send`; `env(i)` hands out `&dyn Env`, so `&VecEnv` must not cross
     /// threads.
     _not_sync: PhantomData<Cell<()>>,
@@ -152,6 +154,7 @@ impl VecEnv {
             infos: vec![Info::default(); num_envs],
             ready: false,
             own_stats: true,
+            waiter: Waiter::new(),
             _not_sync: PhantomData,
         };
         for index in 1..num_threads {
@@ -301,15 +304,12 @@ impl VecEnv {
             }
         }
         claim_and_run(shared, 0, false);
-        let mut spinner = Spinner::new();
         // Acquire pairs with the Release increments of `done`: every env's writes to the
-        // buffers and its slot happen before the caller reads them.
-        while shared.done.0.load(Ordering::Acquire) != shared.layout.num_envs {
-            if !spinner.spin() {
-                // Woken by the thread finishing the last env; spurious wake-ups just loop.
-                thread::park();
-            }
-        }
+        // buffers and its slot happen before the caller reads them. The thread finishing the
+        // last env unparks us.
+        let num_envs = shared.layout.num_envs;
+        self.waiter
+            .wait_until(|| shared.done.0.load(Ordering::Acquire) == num_envs);
         let mut first_error = None;
         let mut panic = None;
         for slot in shared.slots.iter() {
@@ -780,36 +780,50 @@ fn copy_obs(dst: &mut ObsMut<'_>, src: Obs<'_>) -> Result<()> {
     Ok(())
 }
 
-/// How long a waiting thread spins before it parks. Long enough to bridge back-to-back steps
-/// without a futex round trip, short enough not to steal a core from a learner for long.
-const SPIN_BUDGET: Duration = Duration::from_micros(50);
-
-/// Spin-then-park helper: `true` while the caller should keep spinning.
-struct Spinner {
-    start: Option<Instant>,
-    count: u32,
+/// Spin-then-park waiting with an adaptive spin budget. A wait that ends while spinning
+/// doubles the budget (back-to-back steps: the next job comes within microseconds, and a
+/// parked thread would take a futex round trip to wake); a wait that has to park halves it
+/// (a learner working between steps, or a loaded machine, where spinning only burns the
+/// thread's share of the CPU and gets it preempted at the wrong moment). Never `yield_now`:
+/// on a loaded machine that hands the core away for a whole time slice (measured: no scaling).
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    budget: Duration,
 }
 
-impl Spinner {
+impl Waiter {
+    const MIN: Duration = Duration::from_micros(2);
+    const MAX: Duration = Duration::from_micros(50);
+
     fn new() -> Self {
-        Spinner {
-            start: None,
-            count: 0,
+        Waiter {
+            budget: Duration::from_micros(16),
         }
     }
 
-    /// Wait a little; returns false once the budget is used up (then the caller parks).
-    /// Pure spinning first; then `yield_now`, so that on an oversubscribed machine the thread
-    /// we wait for can get the core.
-    fn spin(&mut self) -> bool {
-        self.count = self.count.saturating_add(1);
-        if self.count < 64 {
-            std::hint::spin_loop();
-            return true;
+    /// Return once `ready()` is true; woken by `unpark` once parked (`unpark` before `park`
+    /// makes `park` return at once, so no wake-up is lost; spurious wake-ups just loop).
+    fn wait_until(&mut self, mut ready: impl FnMut() -> bool) {
+        if ready() {
+            return;
         }
-        thread::yield_now();
-        let start = *self.start.get_or_insert_with(Instant::now);
-        start.elapsed() < SPIN_BUDGET
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            std::hint::spin_loop();
+            if ready() {
+                self.budget = (self.budget * 2).min(Self::MAX);
+                return;
+            }
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(16) && start.elapsed() >= self.budget {
+                break;
+            }
+        }
+        while !ready() {
+            thread::park();
+        }
+        self.budget = (self.budget / 2).max(Self::MIN);
     }
 }
 
@@ -817,21 +831,12 @@ impl Spinner {
 /// repeat until shutdown.
 fn worker_main(shared: &Shared, home: usize) {
     let mut seen = 0usize;
+    let mut waiter = Waiter::new();
     loop {
-        let mut spinner = Spinner::new();
-        loop {
-            // Acquire pairs with the caller's Release bump (for `shutdown`; claims carry
-            // their own synchronisation).
-            let g = shared.generation.0.load(Ordering::Acquire);
-            if g != seen {
-                seen = g;
-                break;
-            }
-            if !spinner.spin() {
-                // `unpark` before `park` makes `park` return at once, so no wake-up is lost.
-                thread::park();
-            }
-        }
+        // Acquire pairs with the caller's Release bump (for `shutdown`; claims carry their
+        // own synchronisation).
+        waiter.wait_until(|| shared.generation.0.load(Ordering::Acquire) != seen);
+        seen = shared.generation.0.load(Ordering::Acquire);
         if shared.shutdown.load(Ordering::Relaxed) {
             return;
         }

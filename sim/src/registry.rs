@@ -25,6 +25,18 @@ pub struct EnvSpec {
 // Each env module adds its own line here.
 static SPECS: &[EnvSpec] = &[
     EnvSpec {
+        id: crate::arcade::pong::ID,
+        description: "Native Atari Pong, ALE v5 conventions: 210x160x3 frames, 6 actions, sticky actions, frameskip 4, game to 21",
+        build: crate::arcade::pong::build,
+        scripted: Some(crate::arcade::pong::build_scripted),
+    },
+    EnvSpec {
+        id: crate::arcade::breakout::ID,
+        description: "Native Atari Breakout, ALE v5 conventions: 210x160x3 frames, 4 actions, 5 lives, FIRE to serve, two walls",
+        build: crate::arcade::breakout::build,
+        scripted: Some(crate::arcade::breakout::build_scripted),
+    },
+    EnvSpec {
         id: crate::classic::cartpole::ID,
         description: "Classic cart-pole balancing, step-for-step Gymnasium's CartPole-v1 (f32 x4 obs, 2 actions, 500-step cap)",
         build: crate::classic::cartpole::build,

@@ -49,6 +49,10 @@ pub struct DqnConfig {
     /// Clip the global gradient norm to this value (Nature: no clipping; the Huber loss
     /// already bounds each error's gradient).
     pub max_grad_norm: Option<f64>,
+    /// TD loss: `huber` (Nature: the TD error clipped to [-1, 1] in the gradient) or `mse`
+    /// (squared error, as CleanRL's CartPole DQN; Huber's bounded gradient fits the median
+    /// and let Q diverge on CartPole here, see the crate docs).
+    pub loss: LossKind,
     /// Huber loss threshold (Nature clips the TD error to [-1, 1], i.e. delta 1).
     pub huber_delta: f64,
     /// Transitions per gradient update (Nature: 32).
@@ -86,6 +90,7 @@ impl Default for DqnConfig {
             learning_rate: 0.00025,
             optimizer: OptimizerConfig::NATURE_RMSPROP,
             max_grad_norm: None,
+            loss: LossKind::Huber,
             huber_delta: 1.0,
             batch_size: 32,
             buffer_size: 1_000_000,
@@ -152,6 +157,17 @@ impl DqnConfig {
         }
         Ok(())
     }
+}
+
+/// The TD loss on each sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// `0.5 td^2` for `|td| <= delta`, `delta (|td| - 0.5 delta)` beyond (Nature DQN).
+    #[default]
+    Huber,
+    /// `td^2` (PyTorch's `mse_loss`, as CleanRL uses it).
+    Mse,
 }
 
 /// A finite value above zero (false for NaN).
@@ -229,22 +245,29 @@ pub fn epsilon(cfg: &DqnConfig, step: u64) -> f64 {
 // 4. The loss
 // ---------------------------------------------------------------------------------------
 
-/// Huber loss of `Q(s, a)` (picked from `q_all (B, A)` by `actions (B,) u32`) against
-/// `targets (B,)`, weighted per sample by `weights (B,)` and averaged. Also returns the TD
-/// errors `target - Q(s, a)` (for prioritized replay and diagnostics).
+/// Loss of `Q(s, a)` (picked from `q_all (B, A)` by `actions (B,) u32`) against
+/// `targets (B,)`: Huber with threshold `delta`, or squared error; weighted per sample by
+/// `weights (B,)` and averaged. Also returns the TD errors `target - Q(s, a)` (for
+/// prioritized replay and diagnostics).
 pub fn td_loss(
     q_all: &Tensor,
     actions: &Tensor,
     targets: &Tensor,
     weights: &Tensor,
+    kind: LossKind,
     delta: f64,
 ) -> candle_core::Result<(Tensor, Tensor)> {
     let q = q_all.gather(&actions.unsqueeze(1)?, 1)?.squeeze(1)?;
     let td = (targets - &q)?;
-    let abs = td.abs()?;
-    let quadratic = (td.sqr()? * 0.5)?;
-    let linear = ((&abs * delta)? - 0.5 * delta * delta)?;
-    let per_sample = abs.le(delta)?.where_cond(&quadratic, &linear)?;
+    let per_sample = match kind {
+        LossKind::Mse => td.sqr()?,
+        LossKind::Huber => {
+            let abs = td.abs()?;
+            let quadratic = (td.sqr()? * 0.5)?;
+            let linear = ((&abs * delta)? - 0.5 * delta * delta)?;
+            abs.le(delta)?.where_cond(&quadratic, &linear)?
+        }
+    };
     let loss = (per_sample * weights)?.mean_all()?;
     Ok((loss, td))
 }
@@ -452,7 +475,14 @@ impl Dqn {
             self.cfg.double_dqn,
         )?;
         let q_all = self.online.forward(&obs)?;
-        let (loss, td) = td_loss(&q_all, &actions, &y, &weights, self.cfg.huber_delta)?;
+        let (loss, td) = td_loss(
+            &q_all,
+            &actions,
+            &y,
+            &weights,
+            self.cfg.loss,
+            self.cfg.huber_delta,
+        )?;
         let loss_value = loss.to_scalar::<f32>()?;
         let q_mean = (&y - &td)?.mean_all()?.to_scalar::<f32>()?;
         if !loss_value.is_finite() {
@@ -736,10 +766,21 @@ mod tests {
         let a = Tensor::new(&[1u32, 0], &dev).unwrap();
         let y = Tensor::new(&[2.5f32, 3.0], &dev).unwrap();
         let w = Tensor::new(&[1f32, 1.0], &dev).unwrap();
-        let (loss, td) = td_loss(&q, &a, &y, &w, 1.0).unwrap();
+        let (loss, td) = td_loss(&q, &a, &y, &w, LossKind::Huber, 1.0).unwrap();
         // errors 0.5 (quadratic: 0.125) and 3 (linear: 3 - 0.5 = 2.5) -> mean 1.3125
         assert!((loss.to_scalar::<f32>().unwrap() - 1.3125).abs() < 1e-6);
         assert_eq!(td.to_vec1::<f32>().unwrap(), vec![0.5, 3.0]);
+    }
+
+    #[test]
+    fn mse_loss_is_the_mean_squared_error() {
+        let dev = Device::Cpu;
+        let q = Tensor::new(&[[1f32, 2.0], [0.0, 5.0]], &dev).unwrap();
+        let a = Tensor::new(&[1u32, 0], &dev).unwrap();
+        let y = Tensor::new(&[2.5f32, 3.0], &dev).unwrap();
+        let w = Tensor::new(&[1f32, 1.0], &dev).unwrap();
+        let (loss, _) = td_loss(&q, &a, &y, &w, LossKind::Mse, 1.0).unwrap();
+        assert!((loss.to_scalar::<f32>().unwrap() - (0.25 + 9.0) / 2.0).abs() < 1e-6);
     }
 
     #[test]
@@ -812,49 +853,51 @@ mod tests {
         .unwrap();
         let a = Tensor::new(&[0u32, 2, 1], &dev).unwrap();
         // Targets far from Q in one sample (linear part) and near in the others (quadratic).
-        let y = Tensor::new(&[5.0f64, 0.1, -0.2], &dev).unwrap();
+        let y = Tensor::new(&[5.0f64, 0.1, -4.0], &dev).unwrap();
         let w = Tensor::new(&[1.0f64, 0.5, 2.0], &dev).unwrap();
-        let loss_of = || {
-            let (l, _) = td_loss(&net.forward(&x).unwrap(), &a, &y, &w, 1.0).unwrap();
-            l
-        };
-        let grads = loss_of().backward().unwrap();
-        let h = 1e-6;
-        let mut checked = 0;
-        for (name, var) in vm.data().lock().unwrap().iter() {
-            let g = grads
-                .get(var.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap();
-            let base = var
-                .as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap();
-            for i in 0..base.len() {
-                let eval = |delta: f64| {
-                    let mut p = base.clone();
-                    p[i] += delta;
-                    var.set(&Tensor::from_vec(p, var.shape(), &dev).unwrap())
-                        .unwrap();
-                    loss_of().to_scalar::<f64>().unwrap()
-                };
-                let numeric = (eval(h) - eval(-h)) / (2.0 * h);
-                eval(0.0);
-                let err = (numeric - g[i]).abs() / (1e-8 + numeric.abs().max(g[i].abs()));
-                assert!(
-                    err < 1e-5 || (numeric - g[i]).abs() < 1e-9,
-                    "{name}[{i}]: numeric {numeric} vs autograd {}",
-                    g[i]
-                );
-                checked += 1;
+        for kind in [LossKind::Huber, LossKind::Mse] {
+            let loss_of = || {
+                let (l, _) = td_loss(&net.forward(&x).unwrap(), &a, &y, &w, kind, 1.0).unwrap();
+                l
+            };
+            let grads = loss_of().backward().unwrap();
+            let h = 1e-6;
+            let mut checked = 0;
+            for (name, var) in vm.data().lock().unwrap().iter() {
+                let g = grads
+                    .get(var.as_tensor())
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
+                let base = var
+                    .as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
+                for i in 0..base.len() {
+                    let eval = |delta: f64| {
+                        let mut p = base.clone();
+                        p[i] += delta;
+                        var.set(&Tensor::from_vec(p, var.shape(), &dev).unwrap())
+                            .unwrap();
+                        loss_of().to_scalar::<f64>().unwrap()
+                    };
+                    let numeric = (eval(h) - eval(-h)) / (2.0 * h);
+                    eval(0.0);
+                    let err = (numeric - g[i]).abs() / (1e-8 + numeric.abs().max(g[i].abs()));
+                    assert!(
+                        err < 1e-5 || (numeric - g[i]).abs() < 1e-9,
+                        "{name}[{i}]: numeric {numeric} vs autograd {}",
+                        g[i]
+                    );
+                    checked += 1;
+                }
             }
+            // 4*5+5 encoder, 5+1 value, 5*3+3 advantage.
+            assert_eq!(checked, 25 + 6 + 18);
         }
-        // 4*5+5 encoder, 5+1 value, 5*3+3 advantage.
-        assert_eq!(checked, 25 + 6 + 18);
     }
 }

@@ -48,7 +48,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let options = parse_env_options(&args.options)?;
+    let mut options = parse_env_options(&args.options)?;
+    if args.policy == PolicyKind::Scripted {
+        sim::registry::scripted_defaults(&args.env, &mut options)?;
+    }
     let mut env = build_env(&args.env, &options, args.preprocess)?;
     let mut policy: Box<dyn sim::Policy> = match args.policy {
         PolicyKind::Random => Box::new(sim::RandomPolicy::new(

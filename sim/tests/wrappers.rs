@@ -717,16 +717,8 @@ fn atari_preset_refuses_contradicting_options() {
     assert!(err.contains("frame_stack"), "{err}");
 }
 
-fn registered(id: &str) -> bool {
-    sim::registry().iter().any(|s| s.id == id)
-}
-
 #[test]
 fn atari_preset_on_pong_gives_stacked_84x84_frames() {
-    if !registered("Pong-v0") {
-        eprintln!("Pong-v0 is not registered yet; skipping");
-        return;
-    }
     let cfg = AtariPreprocessingConfig::default();
     for make in [make_atari, make_atari_wrapped] {
         let mut env = make("Pong-v0", &EnvConfig::new(), &cfg).unwrap();
@@ -761,10 +753,6 @@ fn atari_preset_on_pong_gives_stacked_84x84_frames() {
 
 #[test]
 fn atari_records_replay_through_the_preset() {
-    if !registered("Pong-v0") {
-        eprintln!("Pong-v0 is not registered yet; skipping");
-        return;
-    }
     let cfg = AtariPreprocessingConfig {
         terminal_on_life_loss: true,
         clip_reward: true,
@@ -786,4 +774,49 @@ fn atari_records_replay_through_the_preset() {
     let mut raw = rec.clone();
     raw.atari = None;
     assert!(!replay(&raw).unwrap().matches());
+}
+
+#[test]
+fn atari_preset_fast_path_equals_the_wrapped_chain_with_life_loss_clip_and_stack() {
+    use rand::{Rng, SeedableRng};
+    let cfg = AtariPreprocessingConfig {
+        terminal_on_life_loss: true,
+        clip_reward: true,
+        ..Default::default()
+    };
+    let mut fast = make_atari("Breakout-v0", &EnvConfig::new(), &cfg).unwrap();
+    let mut wrapped = make_atari_wrapped("Breakout-v0", &EnvConfig::new(), &cfg).unwrap();
+    assert_eq!(fast.observation_space(), wrapped.observation_space());
+    assert_eq!(fast.action_meanings(), wrapped.action_meanings());
+    let n = fast.action_space().n().unwrap() as i64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let (a, ia) = fast.reset(Some(9)).unwrap();
+    let a = u8s(a);
+    let (b, ib) = wrapped.reset(Some(9)).unwrap();
+    assert_eq!((a, ia), (u8s(b), ib));
+    let (mut ends, mut lives_lost) = (0, 0);
+    for step in 0..500 {
+        let act = Action::Discrete(rng.random_range(0..n));
+        let s = fast.step(act).unwrap();
+        let (a, ra, ta, tra, ia) = (u8s(s.obs), s.reward, s.terminated, s.truncated, s.info);
+        let s = wrapped.step(act).unwrap();
+        assert_eq!(a, u8s(s.obs), "step {step}");
+        assert_eq!(
+            (ra, ta, tra, ia),
+            (s.reward, s.terminated, s.truncated, s.info),
+            "step {step}"
+        );
+        if ta || tra {
+            ends += 1;
+            lives_lost += (ia.lives > 0) as u32;
+            let (a, ia) = fast.reset(None).unwrap();
+            let a = u8s(a);
+            let (b, ib) = wrapped.reset(None).unwrap();
+            assert_eq!((a, ia), (u8s(b), ib), "reset after step {step}");
+        }
+    }
+    assert!(
+        lives_lost > 0 && ends > lives_lost,
+        "{ends} ends, {lives_lost} life losses"
+    );
 }

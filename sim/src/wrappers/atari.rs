@@ -2,19 +2,11 @@
 //! with SB3's episodic life and reward clipping as options.
 
 use super::{ClipReward, EpisodicLife, FrameStack, Grayscale, MaxAndSkip, NoopReset, Resize};
+use crate::arcade::native_preprocessed;
 use crate::config::EnvConfig;
 use crate::env::Env;
 use crate::error::{Result, SimError};
 use crate::preprocess::AtariPreprocessingConfig;
-
-/// The native fast path of the arcade games, when it exists (`None`: build the wrapped chain).
-fn native_preprocessed(
-    _id: &str,
-    _env_options: &EnvConfig,
-    _cfg: &AtariPreprocessingConfig,
-) -> Option<Result<Box<dyn Env>>> {
-    None
-}
 
 /// Build `id` with Atari preprocessing: NOOP starts (`noop_max`, in emulator frames), frame
 /// skip with a max-pool of the last two frames, grayscale, area resize to

@@ -37,6 +37,9 @@ pub struct CheckpointMeta {
     pub env_id: String,
     /// Env options of the run (a TOML table, as JSON).
     pub env_options: serde_json::Value,
+    /// Atari preprocessing of the training env, if any (evaluation rebuilds the env with it).
+    #[serde(default)]
+    pub env_atari: Option<sim::preprocess::AtariPreprocessingConfig>,
     /// Shape of one observation as the env reports it.
     pub obs_shape: Vec<usize>,
     /// `u8` or `f32`.

@@ -21,6 +21,7 @@ use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig};
 use perception::{DeviceChoice, FrameLayout, ObsSpec};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use sim::preprocess::AtariPreprocessingConfig;
 use sim::vec_env::{BatchActions, VecEnv};
 use sim::{DType as SpaceDType, Env};
 use std::fs::File;
@@ -37,6 +38,33 @@ pub struct EnvSection {
     /// The env's options (see `pixelgym envs`); empty for its defaults.
     #[serde(default)]
     pub options: toml::Table,
+    /// Atari preprocessing (Gymnasium's `AtariPreprocessing` + frame stack) when present;
+    /// an empty `[env.atari]` table gives Gymnasium's defaults. Evaluation uses the same
+    /// frames but real episodes and unclipped rewards (`terminal_on_life_loss` and
+    /// `clip_reward` off), so its returns are game scores.
+    #[serde(default)]
+    pub atari: Option<AtariPreprocessingConfig>,
+}
+
+/// Build one env of `id` with `options`, Atari-preprocessed when `atari` is given. With
+/// `for_eval`, life loss does not end episodes and rewards are not clipped.
+pub fn build_env(
+    id: &str,
+    options: &toml::Table,
+    atari: Option<&AtariPreprocessingConfig>,
+    for_eval: bool,
+) -> sim::Result<Box<dyn Env>> {
+    match atari {
+        None => sim::make(id, options),
+        Some(cfg) => {
+            let mut cfg = cfg.clone();
+            if for_eval {
+                cfg.terminal_on_life_loss = false;
+                cfg.clip_reward = false;
+            }
+            sim::wrappers::make_atari(id, options, &cfg)
+        }
+    }
 }
 
 /// How often to evaluate, and how.
@@ -184,17 +212,21 @@ pub struct TrainSummary {
     pub run_dir: PathBuf,
 }
 
-/// Train with envs from the registry (`sim::make`).
+/// Train with envs from the registry (`sim::make`, plus Atari preprocessing when configured).
 pub fn train(
     cfg: &TrainConfig,
     run_dir: &Path,
     progress: &mut dyn Progress,
 ) -> Result<TrainSummary> {
-    let (id, options) = (cfg.env.id.clone(), cfg.env.options.clone());
-    train_with(cfg, run_dir, progress, &move |_| sim::make(&id, &options))
+    let env = cfg.env.clone();
+    let n = cfg.num_envs;
+    train_with(cfg, run_dir, progress, &move |i| {
+        build_env(&env.id, &env.options, env.atari.as_ref(), i >= n)
+    })
 }
 
-/// Train with envs built by `make_env(i)` (`i` = env index; evaluation uses `num_envs`).
+/// Train with envs built by `make_env(i)` (`i` = env index; `i == num_envs` builds the
+/// evaluation env).
 /// Lets tests and callers wrap envs (preprocessing) before they are batched.
 pub fn train_with(
     cfg: &TrainConfig,
@@ -319,6 +351,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
             agent: "dqn".into(),
             env_id: venv.id().to_string(),
             env_options: serde_json::to_value(&cfg.env.options).unwrap_or_default(),
+            env_atari: cfg.env.atari.clone(),
             obs_shape: space.shape().to_vec(),
             obs_dtype: checkpoint::dtype_name(&space).into(),
             n_actions,

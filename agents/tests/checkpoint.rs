@@ -28,6 +28,7 @@ fn meta(dqn: &DqnConfig) -> CheckpointMeta {
         agent: "dqn".into(),
         env_id: "Toy-v0".into(),
         env_options: serde_json::json!({}),
+        env_atari: None,
         obs_shape: vec![2, 42, 42],
         obs_dtype: "u8".into(),
         n_actions: 3,

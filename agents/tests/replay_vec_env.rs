@@ -73,3 +73,58 @@ fn cartpole_terminals_and_autoresets_are_stored_right() {
         }
     }
 }
+
+/// Frames stored once and restacked by index give back the frame-stack wrapper's
+/// observations byte for byte, across episode ends (Pong with Atari preprocessing).
+#[test]
+fn atari_stacks_rebuilt_by_index_equal_the_wrappers_observations() {
+    let cfg = sim::preprocess::AtariPreprocessingConfig::default();
+    let mut env =
+        agents::train::build_env("Pong-v0", &Default::default(), Some(&cfg), false).unwrap();
+    let shape = env.observation_space().shape().to_vec();
+    assert_eq!(shape, vec![4, 84, 84]);
+    let obs_len = 4 * 84 * 84;
+    let mut replay = ReplayBuffer::<u8>::new(ReplayConfig {
+        capacity: 5000,
+        stack: 4,
+        plane_len: 84 * 84,
+        num_envs: 1,
+        gamma: 0.99,
+        n_step: 1,
+    })
+    .unwrap();
+    let (obs, _) = env.reset(Some(5)).unwrap();
+    replay.start_episode(0, obs).unwrap();
+    // Remember (slot of obs, obs bytes, next obs bytes) for every transition.
+    let mut expected: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut slot = 3u64; // the reset obs sits after 3 padding planes
+    let mut prev = env.obs().as_u8().unwrap().to_vec();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut episodes = 0;
+    for _ in 0..1200 {
+        let a = rng.random_range(0..6);
+        let step = env.step(sim::Action::Discrete(a)).unwrap();
+        let (term, trunc) = (step.terminated, step.truncated);
+        let next = step.obs.as_u8().unwrap().to_vec();
+        replay
+            .push(0, a, step.reward, term, trunc, Obs::U8(&next))
+            .unwrap();
+        expected.push((slot, prev.clone(), next.clone()));
+        slot += 1;
+        prev = next;
+        if term || trunc {
+            episodes += 1;
+            let (obs, _) = env.reset(None).unwrap();
+            replay.start_episode(0, obs).unwrap();
+            prev = obs.as_u8().unwrap().to_vec();
+            slot += 4;
+        }
+    }
+    let mut batch = Batch::new(1, obs_len);
+    for (s, obs, next) in expected.iter().step_by(7) {
+        assert!(replay.fill_row(0, *s, &mut batch, 0), "slot {s}");
+        assert!(batch.obs == *obs, "obs at slot {s} differs");
+        assert!(batch.next_obs == *next, "next obs at slot {s} differs");
+    }
+    assert!(episodes >= 1, "the run must cross an episode boundary");
+}

@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<()> {
     let meta = read_meta(&args.checkpoint)?;
     let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
         .with_context(|| format!("env options in {}", args.checkpoint.display()))?;
-    let mut env = sim::make(&meta.env_id, &options)?;
+    let mut env = agents::train::build_env(&meta.env_id, &options, meta.env_atari.as_ref(), true)?;
     let epsilon = args.epsilon.unwrap_or(meta.dqn.eval_epsilon);
     let device = args.device.device()?;
     let mut policy = DqnPolicy::load(

@@ -468,6 +468,11 @@ fn grayscale_observation_is_the_luma_of_the_rgb_one() {
             let mut want = vec![0; sg.len()];
             sim::preprocess::rgb_to_gray(&sr, &mut want);
             assert_eq!(sg, want, "{id} step {i}");
+            if i % 25 == 0 {
+                // The gray env draws its RGB picture only when asked, from whatever it last
+                // drew: it must still equal the RGB env's step-by-step observation.
+                assert_eq!(gray.render().data, &sr[..], "{id} step {i}: render");
+            }
             if done {
                 break;
             }

@@ -127,14 +127,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Prefix of tensors that are training state (target net, optimizer moments), not part of
+/// the network: policies loading a checkpoint skip them, resuming restores them.
+pub const STATE_PREFIX: &str = "train_state/";
+
 /// Save every variable of `vars` and `meta` to `path` (and `path` with extension `json`).
 pub fn save(path: &Path, vars: &VarMap, meta: &CheckpointMeta) -> Result<()> {
+    save_with_state(path, vars, Vec::new(), meta)
+}
+
+/// Like [`save`], plus training-state tensors stored under [`STATE_PREFIX`] + their name.
+pub fn save_with_state(
+    path: &Path,
+    vars: &VarMap,
+    state: Vec<(String, Tensor)>,
+    meta: &CheckpointMeta,
+) -> Result<()> {
     let mut tensors: Vec<(String, Tensor)> = {
         let data = vars.data().lock().expect("var map lock");
         data.iter()
             .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&Device::Cpu)?)))
             .collect::<Result<_>>()?
     };
+    for (name, t) in state {
+        tensors.push((format!("{STATE_PREFIX}{name}"), t.to_device(&Device::Cpu)?));
+    }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let bytes: Vec<_> = tensors.iter().map(|(_, t)| t.data()).collect();
     let mut meta = meta.clone();
@@ -246,7 +263,7 @@ pub fn load_into(path: &Path, vars: &VarMap, device: &Device) -> Result<Checkpoi
     }
     let extra: Vec<&str> = names
         .iter()
-        .filter(|n| !data.contains_key(*n))
+        .filter(|n| !data.contains_key(*n) && !n.starts_with(STATE_PREFIX))
         .map(String::as_str)
         .collect();
     if !extra.is_empty() {
@@ -262,6 +279,38 @@ pub fn load_into(path: &Path, vars: &VarMap, device: &Device) -> Result<Checkpoi
         var.set(&t)?;
     }
     Ok(meta)
+}
+
+/// The training-state tensors of the checkpoint at `path` (names without
+/// [`STATE_PREFIX`]), after the same integrity checks as [`load_into`].
+pub fn load_state(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let bytes = read_file(path)?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        AgentError::checkpoint(path, format!("not a safetensors file, or truncated: {e}"))
+    })?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| AgentError::checkpoint(path, format!("bad header: {e}")))?;
+    let meta = parse_meta(path, header.metadata().as_ref())?;
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let views = names
+        .iter()
+        .map(|n| st.tensor(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AgentError::checkpoint(path, e.to_string()))?;
+    if format!("{:016x}", fnv1a64(views.iter().map(|v| v.data()))) != meta.weights_fnv1a64 {
+        return Err(AgentError::checkpoint(
+            path,
+            "weights checksum mismatch: the file is corrupt",
+        ));
+    }
+    let mut out = HashMap::new();
+    for (name, view) in names.iter().zip(&views) {
+        if let Some(short) = name.strip_prefix(STATE_PREFIX) {
+            out.insert(short.to_string(), view.load(device)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

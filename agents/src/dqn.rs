@@ -347,7 +347,15 @@ impl Dqn {
             n_actions,
             VarBuilder::from_varmap(&target_vars, DType::F32, device),
         )?;
-        let opt = Optimizer::new(online_vars.all_vars(), cfg.optimizer, cfg.learning_rate)?;
+        let mut named: Vec<(String, candle_core::Var)> = online_vars
+            .data()
+            .lock()
+            .expect("var map lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let opt = Optimizer::new_named(named, cfg.optimizer, cfg.learning_rate)?;
         let mut dqn = Self {
             cfg,
             obs,
@@ -540,6 +548,69 @@ impl Dqn {
     /// Write the online weights and `meta` to `path` atomically (see [`checkpoint`]).
     pub fn save(&self, path: &Path, meta: &CheckpointMeta) -> Result<()> {
         checkpoint::save(path, &self.online_vars, meta)
+    }
+
+    /// Write everything needed to continue training (online and target nets, optimizer
+    /// moments, update count in `meta.updates`) to `path` atomically.
+    pub fn save_full(&self, path: &Path, meta: &CheckpointMeta) -> Result<()> {
+        let mut state: Vec<(String, Tensor)> = self
+            .target_vars
+            .data()
+            .lock()
+            .expect("var map lock")
+            .iter()
+            .map(|(k, v)| (format!("target/{k}"), v.as_tensor().clone()))
+            .collect();
+        state.extend(
+            self.opt
+                .state_tensors()
+                .into_iter()
+                .map(|(k, t)| (format!("optim/{k}"), t)),
+        );
+        let mut meta = meta.clone();
+        meta.updates = self.updates;
+        checkpoint::save_with_state(path, &self.online_vars, state, &meta)
+    }
+
+    /// Restore a learner saved by [`Dqn::save_full`] (same config and spaces): online and
+    /// target nets, optimizer moments and the update count. Returns the metadata.
+    pub fn load_full(&mut self, path: &Path) -> Result<CheckpointMeta> {
+        let meta = checkpoint::load_into(path, &self.online_vars, &self.device)?;
+        let state = checkpoint::load_state(path, &self.device)?;
+        let missing = |what: &str| {
+            AgentError::checkpoint(
+                path,
+                format!("has no training state ({what}); was it saved with save_full?"),
+            )
+        };
+        {
+            let target = self.target_vars.data().lock().expect("var map lock");
+            for (name, var) in target.iter() {
+                let t = state
+                    .get(&format!("target/{name}"))
+                    .ok_or_else(|| missing(name))?;
+                if t.dims() != var.dims() {
+                    return Err(AgentError::checkpoint(
+                        path,
+                        format!(
+                            "target `{name}` has shape {:?}, expected {:?}",
+                            t.dims(),
+                            var.dims()
+                        ),
+                    ));
+                }
+                var.set(t)?;
+            }
+        }
+        let optim: std::collections::HashMap<String, Tensor> = state
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix("optim/").map(|k| (k.to_string(), v)))
+            .collect();
+        self.opt
+            .load_state(&optim, meta.updates)
+            .map_err(|e| AgentError::checkpoint(path, e.to_string()))?;
+        self.updates = meta.updates;
+        Ok(meta)
     }
 
     /// Load online weights from a checkpoint written by [`Dqn::save`] for the same network

@@ -6,6 +6,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Which update rule, with its own constants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -79,6 +80,7 @@ enum State {
 #[derive(Debug)]
 pub struct Optimizer {
     cfg: OptimizerConfig,
+    names: Vec<String>,
     vars: Vec<Var>,
     state: Vec<State>,
     lr: f64,
@@ -86,9 +88,24 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    /// Track `vars` (non-float ones are ignored) with learning rate `lr`.
+    /// Track `vars` (non-float ones are ignored) with learning rate `lr`; their state is
+    /// named by position (use [`Optimizer::new_named`] to save and restore it).
     pub fn new(vars: Vec<Var>, cfg: OptimizerConfig, lr: f64) -> Result<Self> {
-        let vars: Vec<Var> = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
+        let named = vars
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect();
+        Self::new_named(named, cfg, lr)
+    }
+
+    /// Track named `vars` (non-float ones are ignored) with learning rate `lr`. The names
+    /// key the state in [`Optimizer::state_tensors`].
+    pub fn new_named(vars: Vec<(String, Var)>, cfg: OptimizerConfig, lr: f64) -> Result<Self> {
+        let (names, vars): (Vec<String>, Vec<Var>) = vars
+            .into_iter()
+            .filter(|(_, v)| v.dtype().is_float())
+            .unzip();
         let state = vars
             .iter()
             .map(|v| {
@@ -104,11 +121,64 @@ impl Optimizer {
             .collect::<Result<_>>()?;
         Ok(Self {
             cfg,
+            names,
             vars,
             state,
             lr,
             steps: 0,
         })
+    }
+
+    /// The moment estimates, named `<var>.m` / `<var>.v`, for checkpoints.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (name, state) in self.names.iter().zip(&self.state) {
+            match state {
+                State::Adam { m, v } | State::RmsProp { v, m: Some(m) } => {
+                    out.push((format!("{name}.m"), m.clone()));
+                    out.push((format!("{name}.v"), v.clone()));
+                }
+                State::RmsProp { v, m: None } => out.push((format!("{name}.v"), v.clone())),
+            }
+        }
+        out
+    }
+
+    /// Restore the moments saved by [`Optimizer::state_tensors`] and the step count (for
+    /// Adam's bias correction). Every tensor must be present with the right shape.
+    pub fn load_state(&mut self, saved: &HashMap<String, Tensor>, steps: u64) -> Result<()> {
+        let get = |key: String, like: &Tensor| -> Result<Tensor> {
+            let t = saved.get(&key).ok_or_else(|| {
+                candle_core::Error::Msg(format!("optimizer state `{key}` missing"))
+            })?;
+            if t.dims() != like.dims() {
+                return Err(candle_core::Error::Msg(format!(
+                    "optimizer state `{key}` has shape {:?}, expected {:?}",
+                    t.dims(),
+                    like.dims()
+                )));
+            }
+            t.to_dtype(like.dtype())?.to_device(like.device())
+        };
+        let mut restored = Vec::with_capacity(self.state.len());
+        for (name, state) in self.names.iter().zip(&self.state) {
+            restored.push(match state {
+                State::Adam { m, v } => State::Adam {
+                    m: get(format!("{name}.m"), m)?,
+                    v: get(format!("{name}.v"), v)?,
+                },
+                State::RmsProp { v, m } => State::RmsProp {
+                    v: get(format!("{name}.v"), v)?,
+                    m: match m {
+                        Some(m) => Some(get(format!("{name}.m"), m)?),
+                        None => None,
+                    },
+                },
+            });
+        }
+        self.state = restored;
+        self.steps = steps;
+        Ok(())
     }
 
     /// The learning rate.

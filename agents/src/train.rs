@@ -173,9 +173,11 @@ pub struct TrainStatus {
     pub step: u64,
     pub total_steps: u64,
     pub updates: u64,
+    /// Episodes finished (in this process, for a resumed run).
     pub episodes: u64,
+    /// Seconds since the start (of this process, for a resumed run).
     pub wall_secs: f64,
-    /// Env steps per second since the start.
+    /// Env steps per second since the start (of this process, for a resumed run).
     pub steps_per_sec: f64,
     pub epsilon: f64,
     /// Mean loss since the last report.
@@ -225,6 +227,27 @@ pub fn train(
     })
 }
 
+/// Continue the run in `run_dir` from its `last.safetensors` (config from its
+/// `config.toml`, or `cfg` when given, e.g. with a larger `total_steps`). Network, target
+/// net, optimizer moments and counters are restored; the replay buffer is re-collected
+/// (updates resume after `learning_starts` new steps) and the envs start fresh episodes, so
+/// a resumed run is not step-for-step identical to an uninterrupted one. Metrics are
+/// appended to the run's CSV files.
+pub fn resume(
+    run_dir: &Path,
+    cfg: Option<&TrainConfig>,
+    progress: &mut dyn Progress,
+) -> Result<TrainSummary> {
+    let cfg = match cfg {
+        Some(c) => c.clone(),
+        None => TrainConfig::load(&run_dir.join("config.toml"))?,
+    };
+    let env = cfg.env.clone();
+    let n = cfg.num_envs;
+    let make = move |i: usize| build_env(&env.id, &env.options, env.atari.as_ref(), i >= n);
+    run_any(&cfg, run_dir, progress, &make, true)
+}
+
 /// Train with envs built by `make_env(i)` (`i` = env index; `i == num_envs` builds the
 /// evaluation env).
 /// Lets tests and callers wrap envs (preprocessing) before they are batched.
@@ -234,11 +257,23 @@ pub fn train_with(
     progress: &mut dyn Progress,
     make_env: &dyn Fn(usize) -> sim::Result<Box<dyn Env>>,
 ) -> Result<TrainSummary> {
+    run_any(cfg, run_dir, progress, make_env, false)
+}
+
+fn run_any(
+    cfg: &TrainConfig,
+    run_dir: &Path,
+    progress: &mut dyn Progress,
+    make_env: &dyn Fn(usize) -> sim::Result<Box<dyn Env>>,
+    resume: bool,
+) -> Result<TrainSummary> {
     cfg.validate()?;
     let venv = VecEnv::from_fn(cfg.num_envs, cfg.env_threads, make_env)?;
     match venv.single_observation_space().dtype() {
-        Some(SpaceDType::U8) => Run::<u8>::new(cfg, run_dir, venv, make_env)?.run(progress),
-        Some(SpaceDType::F32) => Run::<f32>::new(cfg, run_dir, venv, make_env)?.run(progress),
+        Some(SpaceDType::U8) => Run::<u8>::new(cfg, run_dir, venv, make_env, resume)?.run(progress),
+        Some(SpaceDType::F32) => {
+            Run::<f32>::new(cfg, run_dir, venv, make_env, resume)?.run(progress)
+        }
         None => Err(AgentError::Config(format!(
             "`{}` has a non-Box observation space; DQN needs frames or vectors",
             cfg.env.id
@@ -273,10 +308,27 @@ impl Recent {
     }
 }
 
-fn csv(path: &Path, header: &str) -> Result<BufWriter<File>> {
-    let mut f = BufWriter::new(File::create(path).map_err(|e| AgentError::io(path, e))?);
-    writeln!(f, "{header}").map_err(|e| AgentError::io(path, e))?;
+/// Open a CSV file: created with `header`, or appended to when resuming.
+fn csv(path: &Path, header: &str, append: bool) -> Result<BufWriter<File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| AgentError::io(path, e))?;
+    let mut f = BufWriter::new(file);
+    if !append {
+        writeln!(f, "{header}").map_err(|e| AgentError::io(path, e))?;
+    }
     Ok(f)
+}
+
+/// Where a resumed run picks up.
+#[derive(Debug, Clone, Copy)]
+struct ResumePoint {
+    step: u64,
+    best: Option<f64>,
 }
 
 /// One training run, generic over the observation element type.
@@ -293,6 +345,7 @@ struct Run<'a, T: ObsElem> {
     metrics: BufWriter<File>,
     episodes_csv: BufWriter<File>,
     eval_csv: BufWriter<File>,
+    resume: Option<ResumePoint>,
 }
 
 impl<'a, T: ObsElem> Run<'a, T> {
@@ -301,6 +354,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
         dir: &Path,
         venv: VecEnv,
         make_env: &dyn Fn(usize) -> sim::Result<Box<dyn Env>>,
+        resume: bool,
     ) -> Result<Self> {
         let space = venv.single_observation_space().clone();
         let n_actions = venv.single_action_space().n().ok_or_else(|| {
@@ -338,14 +392,39 @@ impl<'a, T: ObsElem> Run<'a, T> {
         let eval_env = make_env(cfg.num_envs)?;
 
         std::fs::create_dir_all(dir).map_err(|e| AgentError::io(dir, e))?;
-        if dir.join("metrics.csv").exists() {
+        if !resume && dir.join("metrics.csv").exists() {
             return Err(AgentError::Config(format!(
                 "{} already holds a run (metrics.csv exists); choose a new run directory",
                 dir.display()
             )));
         }
-        let resolved = toml::to_string(cfg).map_err(|e| AgentError::Config(e.to_string()))?;
-        checkpoint::write_atomic(&dir.join("config.toml"), resolved.as_bytes())?;
+        let mut dqn = dqn;
+        let resume = if resume {
+            let last = dir.join("last.safetensors");
+            let meta = dqn.load_full(&last)?;
+            if meta.env_id != venv.id() {
+                return Err(AgentError::checkpoint(
+                    &last,
+                    format!(
+                        "was trained on `{}`, the config names `{}`",
+                        meta.env_id,
+                        venv.id()
+                    ),
+                ));
+            }
+            let best = checkpoint::read_meta(&dir.join("best.safetensors"))
+                .ok()
+                .and_then(|m| m.eval_return);
+            Some(ResumePoint {
+                step: meta.step,
+                best,
+            })
+        } else {
+            let resolved = toml::to_string(cfg).map_err(|e| AgentError::Config(e.to_string()))?;
+            checkpoint::write_atomic(&dir.join("config.toml"), resolved.as_bytes())?;
+            None
+        };
+        let append = resume.is_some();
         let meta = CheckpointMeta {
             format: checkpoint::FORMAT_VERSION,
             agent: "dqn".into(),
@@ -372,17 +451,22 @@ impl<'a, T: ObsElem> Run<'a, T> {
             dqn,
             replay,
             batch,
-            rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_d9a7),
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(
+                cfg.seed ^ 0x5eed_d9a7 ^ resume.map_or(0, |r| r.step.rotate_left(17)),
+            ),
             meta,
             metrics: csv(
                 &dir.join("metrics.csv"),
                 "step,updates,episodes,wall_secs,steps_per_sec,epsilon,loss,q_mean,recent_return",
+                append,
             )?,
-            episodes_csv: csv(&dir.join("episodes.csv"), "step,env,return,length")?,
+            episodes_csv: csv(&dir.join("episodes.csv"), "step,env,return,length", append)?,
             eval_csv: csv(
                 &dir.join("eval.csv"),
                 "step,wall_secs,episodes,mean_return,std_return,min_return,max_return",
+                append,
             )?,
+            resume,
         })
     }
 
@@ -391,7 +475,12 @@ impl<'a, T: ObsElem> Run<'a, T> {
         self.meta.updates = self.dqn.updates();
         self.meta.eval_return = eval_return;
         self.meta.created_unix_secs = checkpoint::now_unix_secs();
-        self.dqn.save(&self.dir.join(name), &self.meta)
+        if eval_return.is_some() {
+            self.dqn.save(&self.dir.join(name), &self.meta)
+        } else {
+            // `last` carries the training state so the run can be resumed.
+            self.dqn.save_full(&self.dir.join(name), &self.meta)
+        }
     }
 
     fn evaluate(&mut self, step: u64, k: u64, start: Instant) -> Result<EvalReport> {
@@ -430,7 +519,12 @@ impl<'a, T: ObsElem> Run<'a, T> {
         let n = cfg.num_envs;
         let obs_len = self.replay.obs_len();
         let start = Instant::now();
-        self.venv.reset(Some(cfg.seed))?;
+        let start_step = self.resume.map_or(0, |r| r.step);
+        // A resumed run re-collects its replay: updates wait for `learning_starts` fresh
+        // steps (acting with the schedule's epsilon), and the envs get new seeds.
+        let learn_from = start_step + cfg.dqn.learning_starts;
+        let base_updates = self.dqn.updates();
+        self.venv.reset(Some(cfg.seed.wrapping_add(start_step)))?;
         for i in 0..n {
             let all = T::from_obs(self.venv.obs()).expect("dtype checked");
             self.replay
@@ -438,16 +532,20 @@ impl<'a, T: ObsElem> Run<'a, T> {
         }
         let mut actions = vec![0i64; n];
         let mut prev_done = vec![false; n];
-        let (mut step, mut episodes, mut evals) = (0u64, 0u64, 0u64);
+        let (mut step, mut episodes, mut evals) = (start_step, 0u64, start_step);
         let mut recent = Recent::new(100);
         let (mut loss_sum, mut q_sum, mut n_loss) = (0f64, 0f64, 0u64);
-        let mut best: Option<f64> = None;
-        let (mut next_log, mut next_eval, mut next_ckpt) =
-            (cfg.log_every, cfg.eval.every_steps, cfg.checkpoint_every);
-        let mut updates_done = 0u64;
+        let mut best: Option<f64> = self.resume.and_then(|r| r.best);
+        let after = |every: u64| (start_step / every.max(1) + 1) * every;
+        let (mut next_log, mut next_eval, mut next_ckpt) = (
+            after(cfg.log_every),
+            after(cfg.eval.every_steps),
+            after(cfg.checkpoint_every),
+        );
+        let mut updates_done = base_updates;
 
         while step < cfg.total_steps {
-            let eps = if step < cfg.dqn.learning_starts {
+            let eps = if step < cfg.dqn.learning_starts && self.resume.is_none() {
                 1.0
             } else {
                 epsilon(&cfg.dqn, step)
@@ -485,8 +583,8 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 .map_err(|e| AgentError::io(self.dir.join("episodes.csv"), e))?;
             }
 
-            if step >= cfg.dqn.learning_starts {
-                let owed = (step - cfg.dqn.learning_starts) / cfg.dqn.train_every + 1;
+            if step >= learn_from {
+                let owed = base_updates + (step - learn_from) / cfg.dqn.train_every + 1;
                 while updates_done < owed {
                     self.replay.sample(&mut self.rng, &mut self.batch)?;
                     let s = self.dqn.train_step(&self.batch)?;
@@ -514,7 +612,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
                     updates: self.dqn.updates(),
                     episodes,
                     wall_secs: wall,
-                    steps_per_sec: step as f64 / wall.max(1e-9),
+                    steps_per_sec: (step - start_step) as f64 / wall.max(1e-9),
                     epsilon: eps,
                     loss: (n_loss > 0).then(|| (loss_sum / n_loss as f64) as f32),
                     q_mean: (n_loss > 0).then(|| (q_sum / n_loss as f64) as f32),

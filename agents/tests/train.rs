@@ -222,3 +222,37 @@ train_every = 1
     assert!(meta.step < step && meta.step >= 50, "{}", meta.step);
     DqnPolicy::load(&last, &Device::Cpu, Some("Poison-v0"), 0.0, 0).unwrap();
 }
+
+/// A run stopped at 2,000 steps and resumed to 4,000 continues where it was (counters,
+/// appended metrics) and still learns Catch.
+#[test]
+fn resume_continues_the_run() {
+    let mut cfg = TrainConfig::from_toml(CATCH, Path::new("catch.toml")).unwrap();
+    cfg.total_steps = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let first = train(&cfg, dir.path(), &mut ()).unwrap();
+    let meta = agents::checkpoint::read_meta(&dir.path().join("last.safetensors")).unwrap();
+    assert_eq!((meta.step, meta.updates), (2000, first.updates));
+
+    cfg.total_steps = 4000;
+    let second = agents::train::resume(dir.path(), Some(&cfg), &mut ()).unwrap();
+    assert_eq!(second.steps, 4000);
+    // Updates continue from the saved count (the replay refills for learning_starts steps).
+    let expected = first.updates + (4000 - 2000 - 300) as u64 + 1;
+    assert_eq!(second.updates, expected);
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=8).map(|i| i * 500).collect::<Vec<_>>());
+    assert!(second.final_eval.mean() > 0.8, "{:?}", second.final_eval);
+
+    // Nothing to resume from: a clear error naming the file.
+    let empty = tempfile::tempdir().unwrap();
+    let err = agents::train::resume(empty.path(), Some(&cfg), &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("last.safetensors"), "{err}");
+}

@@ -3,7 +3,7 @@
 //! shows learning within seconds on one core.
 
 use agents::eval::EvalReport;
-use agents::train::{Progress, TrainConfig, TrainStatus, train};
+use agents::train::{Progress, TrainConfig, TrainStatus, resume, train};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -17,8 +17,13 @@ pub struct Args {
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Run directory for metrics and checkpoints (default: runs/<env>-<seed>-<unix time>).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     run_dir: Option<PathBuf>,
+    /// Continue the run in this directory from its last.safetensors (config from its
+    /// config.toml unless --config is given; raise --total-steps to train longer). The
+    /// replay buffer is re-collected.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
     /// Override the config's device: cpu, cuda or cuda:N (cuda needs the `cuda` feature).
     #[arg(long)]
     device: Option<String>,
@@ -86,9 +91,10 @@ impl Progress for Bar {
 
 pub fn run(args: Args) -> Result<()> {
     set_learner_threads(args.threads);
-    let mut cfg = match &args.config {
-        Some(path) => TrainConfig::load(path)?,
-        None => TrainConfig::from_toml(
+    let mut cfg = match (&args.config, &args.resume) {
+        (Some(path), _) => TrainConfig::load(path)?,
+        (None, Some(dir)) => TrainConfig::load(&dir.join("config.toml"))?,
+        (None, None) => TrainConfig::from_toml(
             DEFAULT_CONFIG,
             Path::new("<embedded configs/catch_dqn.toml>"),
         )?,
@@ -103,14 +109,18 @@ pub fn run(args: Args) -> Result<()> {
         cfg.seed = s;
     }
     cfg.validate()?;
-    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!(
-            "{}-{}-{}",
-            cfg.env.id,
-            cfg.seed,
-            agents::checkpoint::now_unix_secs()
-        ))
-    });
+    let run_dir = args
+        .resume
+        .clone()
+        .or(args.run_dir.clone())
+        .unwrap_or_else(|| {
+            PathBuf::from("runs").join(format!(
+                "{}-{}-{}",
+                cfg.env.id,
+                cfg.seed,
+                agents::checkpoint::now_unix_secs()
+            ))
+        });
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -127,8 +137,12 @@ pub fn run(args: Args) -> Result<()> {
         bar,
         quiet: args.quiet,
     };
-    let summary = train(&cfg, &run_dir, &mut progress)
-        .with_context(|| format!("training run {}", run_dir.display()))?;
+    let summary = if args.resume.is_some() {
+        resume(&run_dir, Some(&cfg), &mut progress)
+    } else {
+        train(&cfg, &run_dir, &mut progress)
+    }
+    .with_context(|| format!("training run {}", run_dir.display()))?;
     progress.bar.finish_and_clear();
     println!(
         "done: {} env steps, {} updates, {} episodes in {:.1} s; final eval mean {:.3} +- {:.3}; \

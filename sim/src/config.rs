@@ -18,9 +18,9 @@ pub fn parse_options<T: DeserializeOwned>(id: &str, cfg: &EnvConfig) -> Result<T
 /// Parse `key=value` (as on a command line) into a TOML value: numbers, booleans and
 /// quoted strings parse as TOML; anything else is taken as a bare string.
 pub fn parse_kv(pair: &str) -> Result<(String, toml::Value)> {
-    let (k, v) = pair
-        .split_once('=')
-        .ok_or_else(|| SimError::Invalid(format!("option `{pair}` is not of the form key=value")))?;
+    let (k, v) = pair.split_once('=').ok_or_else(|| {
+        SimError::Invalid(format!("option `{pair}` is not of the form key=value"))
+    })?;
     let k = k.trim().to_string();
     let v = v.trim();
     let value = format!("v = {v}")
@@ -60,7 +60,9 @@ mod tests {
     fn unknown_option_names_the_allowed_ones() {
         let mut cfg = EnvConfig::new();
         cfg.insert("frame_skip".into(), toml::Value::Integer(2));
-        let err = parse_options::<Opts>("Pong-v0", &cfg).unwrap_err().to_string();
+        let err = parse_options::<Opts>("Pong-v0", &cfg)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Pong-v0"), "{err}");
         assert!(err.contains("frame_skip"), "{err}");
         assert!(err.contains("frameskip"), "{err}");
@@ -71,7 +73,10 @@ mod tests {
         assert_eq!(parse_kv("a=3").unwrap().1, toml::Value::Integer(3));
         assert_eq!(parse_kv("a=0.25").unwrap().1, toml::Value::Float(0.25));
         assert_eq!(parse_kv("a=true").unwrap().1, toml::Value::Boolean(true));
-        assert_eq!(parse_kv("a=rgb").unwrap().1, toml::Value::String("rgb".into()));
+        assert_eq!(
+            parse_kv("a=rgb").unwrap().1,
+            toml::Value::String("rgb".into())
+        );
         assert!(parse_kv("novalue").is_err());
     }
 }

@@ -16,8 +16,6 @@ use sim::{
     Env, EnvConfig, Info, Obs, OwnedAction, Policy, RandomPolicy, SimError, Space, make,
     make_scripted, registry,
 };
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 /// Random steps per env per check.
 const STEPS: usize = 200;
@@ -40,34 +38,12 @@ const CAP_OPTIONS: &[&str] = &[
 /// physics step allocates a little every step).
 const STEP_ALLOCATES_IN_DEPENDENCY: &[&str] = &["Drive-v0", "DriveMap-v0"];
 
-/// Counts heap allocations per thread, so parallel tests do not disturb each other.
-struct CountingAlloc;
+mod common;
 
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use common::counting_alloc::{CountingAlloc, allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
-
-fn allocations() -> u64 {
-    ALLOCS.with(|n| n.get())
-}
 
 /// The lowered cap used by the truncation and reset checks.
 const SMALL_CAP: i64 = 5;

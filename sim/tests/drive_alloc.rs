@@ -10,35 +10,13 @@ use sim::drive::env::{DRIVE_ID, DriveEnv, MAP_ID};
 use sim::drive::raster::{Camera, Rasterizer, View};
 use sim::drive::world::Controls;
 use sim::{Action, Env, EnvConfig};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
+mod common;
 
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use common::counting_alloc::{CountingAlloc, allocations};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|n| n.get())
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn action(t: u64) -> i64 {
     [1, 1, 0, 4, 2, 1][((t / 20) % 6) as usize]
@@ -67,20 +45,20 @@ fn env_adds_no_allocation_to_physics(id: &'static str, cfg: &EnvConfig) {
             .step(controls(action(t)))
             .unwrap();
     }
-    let before = allocs();
+    let before = allocations();
     for t in 200..500 {
         let s = env.step(Action::Discrete(action(t))).unwrap();
         assert!(!s.done(), "{:?}", s.info.end_reason);
     }
-    let in_env = allocs() - before;
-    let before = allocs();
+    let in_env = allocations() - before;
+    let before = allocations();
     for t in 200..500 {
         twin.world_mut_for_test()
             .unwrap()
             .step(controls(action(t)))
             .unwrap();
     }
-    let in_physics = allocs() - before;
+    let in_physics = allocations() - before;
     assert_eq!(
         env.world().unwrap().state_bits(),
         twin.world().unwrap().state_bits(),
@@ -117,8 +95,8 @@ fn rasterizing_a_frame_allocates_nothing() {
     for view in [View::Chase, View::Hood, View::TopDown] {
         let cam = Camera::follow(view, &pose, heading);
         r.render(scene, &cam);
-        let before = allocs();
+        let before = allocations();
         r.render(scene, &cam);
-        assert_eq!(allocs() - before, 0, "{view:?}");
+        assert_eq!(allocations() - before, 0, "{view:?}");
     }
 }

@@ -6,35 +6,13 @@ use sim::wrappers::{
     RecordEpisodeStatistics, Resize, TimeLimit, make_atari_wrapped,
 };
 use sim::{Action, Env, EnvConfig, Frame, Info, Obs, Space, Step};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
+mod common;
 
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use common::counting_alloc::{CountingAlloc, allocations};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|n| n.get())
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// A 12x12 RGB env whose frame is the step counter, with 3 lives lost every 7 steps.
 struct Tiny {
@@ -101,20 +79,20 @@ fn count(env: &mut dyn Env, steps: usize) -> u64 {
             env.reset(None).unwrap();
         }
     }
-    let before = allocs();
+    let before = allocations();
     for i in 0..steps {
         if env.step(Action::Discrete((i % 2) as i64)).unwrap().done() {
             env.reset(None).unwrap();
         }
     }
-    allocs() - before
+    allocations() - before
 }
 
 #[test]
 fn counter_sees_allocations() {
-    let before = allocs();
+    let before = allocations();
     let v = std::hint::black_box(vec![1u8; 100]);
-    assert!(allocs() > before);
+    assert!(allocations() > before);
     drop(v);
 }
 

@@ -2,7 +2,8 @@
 //!
 //! A run directory holds `config.toml` (the resolved config), `metrics.csv` (one row per
 //! `log_every` env steps), `episodes.csv` (every finished training episode), `eval.csv`
-//! (every evaluation), and the checkpoints `last.safetensors` and `best.safetensors` (best
+//! (every evaluation), TensorBoard event files (`events.out.tfevents.*`, the same curves),
+//! and the checkpoints `last.safetensors` and `best.safetensors` (best
 //! mean evaluation return), each with its `.json` metadata copy.
 //!
 //! Collection uses `sim::vec_env::VecEnv` with next-step autoreset; the autoreset step's
@@ -18,6 +19,7 @@ use crate::dqn::{Dqn, DqnConfig, epsilon};
 use crate::error::{AgentError, Result};
 use crate::eval::{EvalReport, evaluate};
 use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig};
+use crate::tensorboard::EventWriter;
 use perception::{DeviceChoice, FrameLayout, ObsSpec};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -345,6 +347,7 @@ struct Run<'a, T: ObsElem> {
     metrics: BufWriter<File>,
     episodes_csv: BufWriter<File>,
     eval_csv: BufWriter<File>,
+    tb: EventWriter,
     resume: Option<ResumePoint>,
 }
 
@@ -466,6 +469,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 "step,wall_secs,episodes,mean_return,std_return,min_return,max_return",
                 append,
             )?,
+            tb: EventWriter::create(dir)?,
             resume,
         })
     }
@@ -511,6 +515,9 @@ impl<'a, T: ObsElem> Run<'a, T> {
         )
         .and_then(|_| self.eval_csv.flush())
         .map_err(|e| AgentError::io(path, e))?;
+        self.tb.scalar("eval/mean_return", step, report.mean())?;
+        self.tb.scalar("eval/std_return", step, report.std())?;
+        self.tb.flush()?;
         Ok(report)
     }
 
@@ -634,6 +641,19 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 .and_then(|_| self.metrics.flush())
                 .and_then(|_| self.episodes_csv.flush())
                 .map_err(|e| AgentError::io(self.dir.join("metrics.csv"), e))?;
+                let tb = &mut self.tb;
+                tb.scalar("train/epsilon", step, eps)?;
+                tb.scalar("train/steps_per_sec", step, status.steps_per_sec)?;
+                if let Some(l) = status.loss {
+                    tb.scalar("train/loss", step, l as f64)?;
+                }
+                if let Some(q) = status.q_mean {
+                    tb.scalar("train/q_mean", step, q as f64)?;
+                }
+                if let Some(r) = status.recent_return {
+                    tb.scalar("train/episode_return_100", step, r)?;
+                }
+                tb.flush()?;
                 progress.update(&status);
                 (loss_sum, q_sum, n_loss) = (0.0, 0.0, 0);
             }

@@ -83,6 +83,18 @@ fn dqn_learns_catch_well_above_random() {
     }
     let metrics = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().count(), 1 + 8, "{metrics}");
+    let events: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .collect();
+    assert_eq!(events.len(), 1);
+    let ev = std::fs::read(events[0].path()).unwrap();
+    assert!(ev.windows(16).any(|w| w == b"eval/mean_return"));
     assert!(
         metrics
             .lines()

@@ -13,8 +13,8 @@ use std::time::Duration;
 /// One Nature-DQN observation: 84 x 84 x 4 stacked grayscale planes.
 const PLANE: usize = 84 * 84;
 const OBS_LEN: usize = 4 * PLANE;
-/// Iterations of the dependent mixing chain per step; about 15 us on the 2-core dev box
-/// (the `env_step` bench reports the real figure next to the batch ones).
+/// Iterations of the dependent mixing chain per step: 10-25 us on the 2-core dev box, whose
+/// speed varies with the host's load (the `env_step` bench reports the figure of the run).
 const WORK_ITERS: u32 = 6_000;
 const EPISODE_LEN: u32 = 500;
 

@@ -59,6 +59,16 @@ pub struct DqnConfig {
     pub batch_size: usize,
     /// Replay capacity in transitions (Nature: 1,000,000).
     pub buffer_size: usize,
+    /// Proportional prioritized replay (Schaul et al. 2016) instead of uniform. Nature: off.
+    pub prioritized_replay: bool,
+    /// Priority exponent alpha (Schaul et al.: 0.6).
+    pub priority_alpha: f64,
+    /// Importance-sampling exponent beta at step 0, annealed linearly to 1 (Schaul: 0.4).
+    pub priority_beta_start: f64,
+    /// Agent steps over which beta reaches 1.
+    pub priority_beta_steps: u64,
+    /// Added to |TD error| so no transition gets priority 0.
+    pub priority_eps: f64,
     /// Agent steps of random play before learning starts (Nature: 50,000).
     pub learning_starts: u64,
     /// Agent steps between gradient updates (Nature: 4).
@@ -94,6 +104,11 @@ impl Default for DqnConfig {
             huber_delta: 1.0,
             batch_size: 32,
             buffer_size: 1_000_000,
+            prioritized_replay: false,
+            priority_alpha: 0.6,
+            priority_beta_start: 0.4,
+            priority_beta_steps: 10_000_000,
+            priority_eps: 1e-6,
             learning_starts: 50_000,
             train_every: 4,
             target_update_every: 10_000,
@@ -147,6 +162,8 @@ impl DqnConfig {
             return bad("tau", format!("{} is outside (0, 1]", self.tau));
         }
         for (field, v) in [
+            ("priority_alpha", self.priority_alpha),
+            ("priority_beta_start", self.priority_beta_start),
             ("epsilon_start", self.epsilon_start),
             ("epsilon_end", self.epsilon_end),
             ("eval_epsilon", self.eval_epsilon),
@@ -230,6 +247,16 @@ impl Module for QNet {
 // ---------------------------------------------------------------------------------------
 // 3. Exploration
 // ---------------------------------------------------------------------------------------
+
+/// Prioritized replay's importance exponent at agent step `step`: linear from
+/// `priority_beta_start` to 1 over `priority_beta_steps`.
+pub fn priority_beta(cfg: &DqnConfig, step: u64) -> f64 {
+    if cfg.priority_beta_steps == 0 || step >= cfg.priority_beta_steps {
+        return 1.0;
+    }
+    let frac = step as f64 / cfg.priority_beta_steps as f64;
+    cfg.priority_beta_start + frac * (1.0 - cfg.priority_beta_start)
+}
 
 /// Epsilon at agent step `step`: linear from `epsilon_start` to `epsilon_end` over
 /// `epsilon_decay_steps`, then constant.
@@ -324,6 +351,8 @@ pub struct Dqn {
     updates: u64,
     /// Scratch for one batch of Q-values when acting.
     q_scratch: Vec<f32>,
+    /// TD errors of the last update's batch (for prioritized replay).
+    td_errors: Vec<f32>,
 }
 
 impl Dqn {
@@ -368,6 +397,7 @@ impl Dqn {
             opt,
             updates: 0,
             q_scratch: Vec::new(),
+            td_errors: Vec::new(),
         };
         dqn.update_target(1.0)?;
         Ok(dqn)
@@ -386,6 +416,11 @@ impl Dqn {
         perception::seeded_init(&dqn.online_vars, seed)?;
         dqn.update_target(1.0)?;
         Ok(dqn)
+    }
+
+    /// TD errors `target - Q(s, a)` of the last [`Dqn::train_step`]'s batch, in row order.
+    pub fn last_td_errors(&self) -> &[f32] {
+        &self.td_errors
     }
 
     /// The hyperparameters.
@@ -492,6 +527,8 @@ impl Dqn {
             self.cfg.huber_delta,
         )?;
         let loss_value = loss.to_scalar::<f32>()?;
+        self.td_errors.clear();
+        self.td_errors.extend(td.to_vec1::<f32>()?);
         let q_mean = (&y - &td)?.mean_all()?.to_scalar::<f32>()?;
         if !loss_value.is_finite() {
             return Ok(UpdateStats {

@@ -25,6 +25,7 @@ pub mod error;
 pub mod eval;
 pub mod optim;
 pub mod replay;
+pub mod sum_tree;
 pub mod tensorboard;
 pub mod train;
 

@@ -14,6 +14,7 @@
 //! sampled. With Gymnasium's next-step autoreset the caller stores the autoreset observation
 //! with [`ReplayBuffer::start_episode`], never as a transition.
 
+use crate::sum_tree::SumTree;
 use rand::Rng;
 use sim::Obs;
 use thiserror::Error;
@@ -159,6 +160,19 @@ pub struct ReplayBuffer<T> {
     cfg: ReplayConfig,
     seg_cap: usize,
     segments: Vec<Segment<T>>,
+    prio: Option<Priorities>,
+}
+
+/// Proportional prioritized replay state (Schaul et al. 2016): one sum-tree leaf per slot
+/// (`env * slots_per_env + physical slot`) holding `priority^alpha` of the transition that
+/// starts there (0 for slots that start none).
+#[derive(Debug, Clone)]
+struct Priorities {
+    tree: SumTree,
+    alpha: f64,
+    /// Largest `|td| + eps` seen: new transitions get it, so each is replayed at least once
+    /// with high probability.
+    max_priority: f64,
 }
 
 impl<T: ObsElem> ReplayBuffer<T> {
@@ -199,7 +213,50 @@ impl<T: ObsElem> ReplayBuffer<T> {
             cfg,
             seg_cap,
             segments,
+            prio: None,
         })
+    }
+
+    /// Switch to proportional prioritized sampling with exponent `alpha` (0 = uniform).
+    /// Call before storing anything.
+    pub fn set_prioritized(&mut self, alpha: f64) -> Result<(), ReplayError> {
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(ReplayError::Config(format!(
+                "priority alpha {alpha} is outside [0, 1]"
+            )));
+        }
+        if !self.is_empty() {
+            return Err(ReplayError::Config(
+                "prioritized replay must be enabled before anything is stored".into(),
+            ));
+        }
+        self.prio = Some(Priorities {
+            tree: SumTree::new(self.cfg.num_envs * self.seg_cap),
+            alpha,
+            max_priority: 1.0,
+        });
+        Ok(())
+    }
+
+    /// Whether sampling is prioritized.
+    pub fn is_prioritized(&self) -> bool {
+        self.prio.is_some()
+    }
+
+    /// Give the slot just written at logical position `pos` of `env` priority 0 (it starts
+    /// no transition yet), and the slot before it the maximal priority when it can start one.
+    fn prioritize_new_slot(&mut self, env: usize, pos: u64) {
+        let cap = self.seg_cap as u64;
+        let seg = &self.segments[env];
+        let leaf = |p: u64| env * self.seg_cap + (p % cap) as usize;
+        let prev_is_obs = pos > 0 && seg.flags[((pos - 1) % cap) as usize] & KIND_MASK != PAD;
+        let new_is_step = seg.flags[(pos % cap) as usize] & KIND_MASK == STEP;
+        if let Some(pr) = &mut self.prio {
+            pr.tree.set(leaf(pos), 0.0);
+            if new_is_step && prev_is_obs {
+                pr.tree.set(leaf(pos - 1), pr.max_priority.powf(pr.alpha));
+            }
+        }
     }
 
     /// The buffer's configuration.
@@ -274,6 +331,12 @@ impl<T: ObsElem> ReplayBuffer<T> {
             seg.write += 1;
         }
         seg.open = true;
+        if self.prio.is_some() {
+            let w = self.segments[env].write;
+            for pos in w - k as u64..w {
+                self.prioritize_new_slot(env, pos);
+            }
+        }
         Ok(())
     }
 
@@ -312,6 +375,10 @@ impl<T: ObsElem> ReplayBuffer<T> {
         seg.write += 1;
         if terminated || truncated {
             seg.open = false;
+        }
+        let pos = seg.write - 1;
+        if self.prio.is_some() {
+            self.prioritize_new_slot(env, pos);
         }
         Ok(())
     }
@@ -418,6 +485,89 @@ impl<T: ObsElem> ReplayBuffer<T> {
             }
         }
         Ok(())
+    }
+}
+
+impl<T: ObsElem> ReplayBuffer<T> {
+    /// Fill `batch` by prioritized sampling: transition `i` with probability
+    /// `P(i) = p_i^alpha / sum p^alpha` (stratified over the batch), with importance weights
+    /// `(N P(i))^-beta` normalised by the batch's largest. Falls back to [`Self::sample`]
+    /// when prioritization is off. Allocates nothing.
+    pub fn sample_prioritized<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        batch: &mut Batch<T>,
+        beta: f64,
+    ) -> Result<(), ReplayError> {
+        let Some(pr) = &self.prio else {
+            return self.sample(rng, batch);
+        };
+        let total = pr.tree.total();
+        let stored = self.len();
+        if total <= 0.0 {
+            return Err(ReplayError::Empty { stored });
+        }
+        let cap = self.seg_cap as u64;
+        let max_attempts = 100 * batch.size.max(1) + 1000;
+        let (mut row, mut attempts) = (0, 0usize);
+        let mut max_w = 0f64;
+        while row < batch.size {
+            attempts += 1;
+            if attempts > max_attempts {
+                return Err(ReplayError::Empty { stored });
+            }
+            // Stratified on the first try of each row, uniform over the whole mass on retries.
+            let u = if attempts <= batch.size {
+                let seg = total / batch.size as f64;
+                seg * (row as f64 + rng.random::<f64>())
+            } else {
+                rng.random_range(0.0..total)
+            };
+            let leaf = pr.tree.find(u.min(total * (1.0 - 1e-12)));
+            let (env, phys) = (leaf / self.seg_cap, (leaf % self.seg_cap) as u64);
+            let seg = &self.segments[env];
+            if seg.write == 0 {
+                continue;
+            }
+            // The logical slot stored at this physical index (the newest such position).
+            let last = seg.write - 1;
+            let slot = last - ((last % cap + cap - phys) % cap);
+            if self.fill_row(env, slot, batch, row) {
+                let p = pr.tree.get(leaf) / total;
+                let w = (stored as f64 * p).powf(-beta);
+                batch.weights[row] = w as f32;
+                max_w = max_w.max(w);
+                row += 1;
+            }
+        }
+        for w in &mut batch.weights {
+            *w = (*w as f64 / max_w) as f32;
+        }
+        Ok(())
+    }
+
+    /// Set the priorities of the transitions in `indices` (as in [`Batch::indices`]) from
+    /// their TD errors: `(|td| + eps)^alpha`. Transitions overwritten since they were
+    /// sampled are skipped. No-op when prioritization is off.
+    pub fn update_priorities(&mut self, indices: &[(u32, u64)], td_errors: &[f32], eps: f64) {
+        let cap = self.seg_cap as u64;
+        let Some(pr) = &mut self.prio else {
+            return;
+        };
+        for (&(env, slot), &td) in indices.iter().zip(td_errors) {
+            let seg = &self.segments[env as usize];
+            if slot < seg.write.saturating_sub(cap) || slot + 1 >= seg.write {
+                continue;
+            }
+            let p = (td.abs() as f64 + eps).max(f64::MIN_POSITIVE);
+            if p.is_finite() {
+                pr.max_priority = pr.max_priority.max(p);
+                pr.tree.set(
+                    env as usize * self.seg_cap + (slot % cap) as usize,
+                    p.powf(pr.alpha),
+                );
+            }
+        }
     }
 }
 
@@ -585,6 +735,77 @@ mod tests {
         assert_eq!(seen, [true, true]);
         assert_eq!(ReplayBuffer::<f32>::bytes_per_slot(4), 25);
         assert_eq!(ReplayBuffer::<u8>::bytes_per_slot(84 * 84), 7065);
+    }
+
+    #[test]
+    fn prioritized_sampling_follows_priorities_and_weights_correct_for_it() {
+        let c = ReplayConfig {
+            capacity: 50,
+            stack: 1,
+            plane_len: 1,
+            num_envs: 1,
+            gamma: 0.9,
+            n_step: 1,
+        };
+        let mut buf = ReplayBuffer::<f32>::new(c).unwrap();
+        buf.set_prioritized(1.0).unwrap();
+        buf.start_episode(0, Obs::F32(&[0.0])).unwrap();
+        for t in 1..=4 {
+            buf.push(0, 0, t as f32, t == 4, false, Obs::F32(&[t as f32]))
+                .unwrap();
+        }
+        // Transitions start at slots 0..=3; all got the initial max priority 1.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut b = Batch::new(400, 1);
+        buf.sample_prioritized(&mut rng, &mut b, 1.0).unwrap();
+        let count = |b: &Batch<f32>, s: u64| b.indices.iter().filter(|i| i.1 == s).count();
+        for s in 0..4 {
+            assert!(
+                (count(&b, s) as i64 - 100).abs() < 25,
+                "slot {s}: {}",
+                count(&b, s)
+            );
+        }
+        assert!(b.weights.iter().all(|w| (*w - 1.0).abs() < 1e-6));
+        // Slot 2 gets 7x the priority of the others.
+        buf.update_priorities(
+            &[(0, 0), (0, 1), (0, 2), (0, 3)],
+            &[1.0, 1.0, 7.0, 1.0],
+            0.0,
+        );
+        buf.sample_prioritized(&mut rng, &mut b, 1.0).unwrap();
+        let frac = count(&b, 2) as f64 / 400.0;
+        assert!((frac - 0.7).abs() < 0.06, "{frac}");
+        // beta = 1: weights are 1/(N P) normalised, so slot 2's weight is 1/7 of the others'.
+        let w2 = b.weights[b.indices.iter().position(|i| i.1 == 2).unwrap()];
+        let w0 = b.weights[b.indices.iter().position(|i| i.1 == 0).unwrap()];
+        assert!((w2 / w0 - 1.0 / 7.0).abs() < 1e-4, "{w2} {w0}");
+        assert!((w0 - 1.0).abs() < 1e-6);
+        // The terminal obs (slot 4) and later episode starts are never drawn.
+        assert_eq!(count(&b, 4), 0);
+    }
+
+    #[test]
+    fn prioritized_ring_overwrites_reset_priorities() {
+        let mut buf = ReplayBuffer::<u8>::new(cfg(8, 3, 1)).unwrap();
+        buf.set_prioritized(0.6).unwrap();
+        episode(&mut buf, 10, 20, None);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let mut b = Batch::new(64, 6);
+        buf.sample_prioritized(&mut rng, &mut b, 0.4).unwrap();
+        for (row, obs) in b.obs.chunks(6).enumerate() {
+            let p = planes(obs);
+            assert!(p[0] >= 23 && p[1] == p[0] + 1 && p[2] == p[0] + 2, "{p:?}");
+            assert!(b.indices[row].1 >= 17 && b.indices[row].1 <= 21);
+        }
+        // Updating an overwritten slot is ignored rather than corrupting a live one.
+        buf.update_priorities(&[(0, 3)], &[100.0], 1e-6);
+        buf.sample_prioritized(&mut rng, &mut b, 0.4).unwrap();
+        assert!(b.indices.iter().all(|i| i.1 >= 17));
+        assert!(
+            buf.set_prioritized(0.5).is_err(),
+            "too late once data is stored"
+        );
     }
 
     #[test]

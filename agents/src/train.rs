@@ -15,7 +15,7 @@
 //! checkpoint is written after it, so `last.safetensors` keeps the last good weights.
 
 use crate::checkpoint::{self, CheckpointMeta};
-use crate::dqn::{Dqn, DqnConfig, epsilon};
+use crate::dqn::{Dqn, DqnConfig, epsilon, priority_beta};
 use crate::error::{AgentError, Result};
 use crate::eval::{EvalReport, evaluate};
 use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig};
@@ -383,7 +383,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
         }
         let device = cfg.device.device()?;
         let dqn = Dqn::new_seeded(cfg.dqn.clone(), obs, n_actions, &device, cfg.seed)?;
-        let replay = ReplayBuffer::new(ReplayConfig {
+        let mut replay = ReplayBuffer::new(ReplayConfig {
             capacity: cfg.dqn.buffer_size,
             stack,
             plane_len: obs.len() / stack,
@@ -391,6 +391,9 @@ impl<'a, T: ObsElem> Run<'a, T> {
             gamma: cfg.dqn.gamma as f32,
             n_step: cfg.dqn.n_step,
         })?;
+        if cfg.dqn.prioritized_replay {
+            replay.set_prioritized(cfg.dqn.priority_alpha)?;
+        }
         let batch = Batch::new(cfg.dqn.batch_size, obs.len());
         let eval_env = make_env(cfg.num_envs)?;
 
@@ -593,7 +596,9 @@ impl<'a, T: ObsElem> Run<'a, T> {
             if step >= learn_from {
                 let owed = base_updates + (step - learn_from) / cfg.dqn.train_every + 1;
                 while updates_done < owed {
-                    self.replay.sample(&mut self.rng, &mut self.batch)?;
+                    let beta = priority_beta(&cfg.dqn, step);
+                    self.replay
+                        .sample_prioritized(&mut self.rng, &mut self.batch, beta)?;
                     let s = self.dqn.train_step(&self.batch)?;
                     if !s.loss.is_finite() {
                         return Err(AgentError::NonFiniteLoss {
@@ -603,6 +608,11 @@ impl<'a, T: ObsElem> Run<'a, T> {
                         });
                     }
                     updates_done += 1;
+                    self.replay.update_priorities(
+                        &self.batch.indices,
+                        self.dqn.last_td_errors(),
+                        cfg.dqn.priority_eps,
+                    );
                     loss_sum += s.loss as f64;
                     q_sum += s.q_mean as f64;
                     n_loss += 1;

@@ -268,3 +268,41 @@ fn resume_continues_the_run() {
         .to_string();
     assert!(err.contains("last.safetensors"), "{err}");
 }
+
+/// Every DQN option at once (dueling, Double DQN, 3-step returns, prioritized replay,
+/// Polyak target, RMSProp, gradient clipping) still learns Catch.
+#[test]
+fn all_options_together_still_learn_catch() {
+    let text = CATCH
+        .replace(
+            "optimizer = { kind = \"adam\" }",
+            "optimizer = { kind = \"rms_prop\", alpha = 0.95, eps = 0.00001, centered = true }",
+        )
+        .replace("learning_rate = 0.001", "learning_rate = 0.0005")
+        .replace(
+            "target_update_every = 100",
+            "target_update_every = 1\ntau = 0.02\ndueling = true\ndouble_dqn = true\nn_step = 3\n\
+             prioritized_replay = true\npriority_beta_steps = 4000\nmax_grad_norm = 10.0",
+        );
+    let cfg = TrainConfig::from_toml(&text, Path::new("catch_all.toml")).unwrap();
+    assert!(cfg.dqn.prioritized_replay && cfg.dqn.dueling && cfg.dqn.n_step == 3);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&cfg, dir.path(), &mut ()).unwrap();
+    let mut env = sim::make("Catch-v0", &Default::default()).unwrap();
+    let mut policy = DqnPolicy::load(
+        &dir.path().join("best.safetensors"),
+        &Device::Cpu,
+        Some("Catch-v0"),
+        0.0,
+        0,
+    )
+    .unwrap();
+    let trained = evaluate(&mut policy, env.as_mut(), 100, 777)
+        .unwrap()
+        .mean();
+    eprintln!(
+        "catch, all options: trained {trained}, final eval {:?}",
+        summary.final_eval.mean()
+    );
+    assert!(trained > 0.8, "trained mean return {trained}");
+}

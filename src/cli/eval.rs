@@ -31,6 +31,43 @@ pub struct Args {
     /// Print one JSON line: mean_return, std_return, episodes (and returns).
     #[arg(long)]
     json: bool,
+    /// Also play one more episode (seed --seed) and write its rendered frames to this GIF.
+    #[arg(long)]
+    gif: Option<PathBuf>,
+    /// Pixel scale of the GIF.
+    #[arg(long, default_value_t = 1)]
+    gif_scale: usize,
+    /// GIF frames per second.
+    #[arg(long, default_value_t = 30)]
+    gif_fps: u16,
+}
+
+/// Play one episode of `policy` from `seed`, writing every rendered frame to `path`.
+fn record_gif(
+    policy: &mut dyn sim::Policy,
+    env: &mut dyn sim::Env,
+    seed: u64,
+    path: &std::path::Path,
+    scale: usize,
+    fps: u16,
+) -> Result<(usize, f64)> {
+    let mut gif = super::gif_writer::GifWriter::create(path, scale, (100 / fps.max(1)).max(1))?;
+    let (obs, _) = env.reset(Some(seed))?;
+    policy.reset();
+    let mut action = policy.act(obs)?;
+    gif.push(env.render())?;
+    let mut ret = 0.0;
+    loop {
+        let step = env.step(action.as_action())?;
+        ret += step.reward as f64;
+        if step.done() {
+            gif.push(env.render())?;
+            break;
+        }
+        action = policy.act(step.obs)?;
+        gif.push(env.render())?;
+    }
+    Ok((gif.finish()?, ret))
 }
 
 #[derive(serde::Serialize)]
@@ -59,6 +96,20 @@ pub fn run(args: Args) -> Result<()> {
         args.seed,
     )?;
     let report = evaluate(&mut policy, env.as_mut(), args.episodes, args.seed)?;
+    if let Some(path) = &args.gif {
+        let (frames, ret) = record_gif(
+            &mut policy,
+            env.as_mut(),
+            args.seed,
+            path,
+            args.gif_scale,
+            args.gif_fps,
+        )?;
+        eprintln!(
+            "wrote {} ({frames} frames, episode return {ret})",
+            path.display()
+        );
+    }
     if args.json {
         let out = Output {
             checkpoint: args.checkpoint.display().to_string(),

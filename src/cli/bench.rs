@@ -31,6 +31,10 @@ pub struct Args {
     /// Seed of the envs and of the random actions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Step through a `VecEnv` even for one env (to separate thread scaling from the cost of
+    /// copying observations into the batch buffer).
+    #[arg(long)]
+    vec: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -40,6 +44,8 @@ pub struct Args {
 struct Measurement {
     env: String,
     num_envs: usize,
+    /// Whether the envs were stepped through a `VecEnv` (batch buffer) or directly.
+    vec_env: bool,
     threads: usize,
     preprocess: Preprocess,
     steps: u64,
@@ -124,6 +130,7 @@ fn bench_single(id: &str, args: &Args, options: &sim::EnvConfig) -> Result<Measu
     Ok(Measurement {
         env: id.to_string(),
         num_envs: 1,
+        vec_env: false,
         threads: 1,
         preprocess: args.preprocess,
         steps,
@@ -159,6 +166,7 @@ fn bench_vec(id: &str, n: usize, args: &Args, options: &sim::EnvConfig) -> Resul
     Ok(Measurement {
         env: id.to_string(),
         num_envs: n,
+        vec_env: true,
         threads: venv.num_threads(),
         preprocess: args.preprocess,
         steps,
@@ -177,13 +185,13 @@ pub fn run(args: Args) -> Result<()> {
     let options = parse_env_options(&args.options)?;
     if !args.json {
         println!(
-            "{:16} {:10} {:>8} {:>7} {:>10} {:>8} {:>12}",
-            "env", "preprocess", "num_envs", "threads", "steps", "seconds", "steps/s"
+            "{:16} {:10} {:>8} {:>7} {:>4} {:>10} {:>8} {:>12}",
+            "env", "preprocess", "num_envs", "threads", "vec", "steps", "seconds", "steps/s"
         );
     }
     for id in &args.envs {
         for &n in &args.num_envs {
-            let m = if n == 1 && args.threads <= 1 {
+            let m = if n == 1 && args.threads <= 1 && !args.vec {
                 bench_single(id, &args, &options)?
             } else {
                 bench_vec(id, n, &args, &options)?
@@ -193,11 +201,12 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 let pre = serde_json::to_value(m.preprocess)?;
                 println!(
-                    "{:16} {:10} {:>8} {:>7} {:>10} {:>8.2} {:>12.0}",
+                    "{:16} {:10} {:>8} {:>7} {:>4} {:>10} {:>8.2} {:>12.0}",
                     m.env,
                     pre.as_str().unwrap_or("?"),
                     m.num_envs,
                     m.threads,
+                    if m.vec_env { "yes" } else { "no" },
                     m.steps,
                     m.seconds,
                     m.steps_per_sec

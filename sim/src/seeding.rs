@@ -26,6 +26,22 @@ pub fn entropy_seed() -> u64 {
     h.finish()
 }
 
+/// The RNG slot of an env or wrapper after `reset(seed)`: a fresh stream for `Some(seed)`,
+/// the current stream for `None` (OS entropy the very first time, as Gymnasium does).
+/// `tag` gives a wrapper its own sub-stream ([`derive_seed`]) so it never shares draws with
+/// the env it wraps.
+pub fn reseed<'a>(
+    slot: &'a mut Option<EnvRng>,
+    seed: Option<u64>,
+    tag: Option<&str>,
+) -> &'a mut EnvRng {
+    let stream = |s: u64| rng_from_seed(tag.map_or(s, |t| derive_seed(s, t)));
+    match seed {
+        Some(s) => slot.insert(stream(s)),
+        None => slot.get_or_insert_with(|| stream(entropy_seed())),
+    }
+}
+
 /// The seed of sub-env `index` in a vector env seeded with `seed` (Gymnasium: `seed + i`).
 pub fn sub_seed(seed: u64, index: usize) -> u64 {
     seed.wrapping_add(index as u64)
@@ -49,6 +65,20 @@ pub fn derive_seed(seed: u64, tag: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reseed_restarts_on_a_seed_and_continues_without_one() {
+        use rand::Rng;
+        let mut slot = None;
+        let a: u64 = reseed(&mut slot, Some(3), None).random();
+        let b: u64 = reseed(&mut slot, None, None).random();
+        let again: u64 = reseed(&mut slot, Some(3), None).random();
+        assert_eq!(a, again);
+        assert_ne!(a, b);
+        let tagged: u64 = reseed(&mut slot, Some(3), Some("noop")).random();
+        let direct: u64 = rng_from_seed(derive_seed(3, "noop")).random();
+        assert_eq!(tagged, direct);
+    }
 
     #[test]
     fn derived_seeds_differ_by_tag_and_seed() {

@@ -16,7 +16,7 @@ use crate::config::EnvConfig;
 use crate::env::{Action, Env, Frame, Info, Obs, Step, check_discrete};
 use crate::error::Result;
 use crate::preprocess::{AreaResizer, AtariPreprocessingConfig};
-use crate::seeding::{EnvRng, derive_seed, entropy_seed, rng_from_seed};
+use crate::seeding::{EnvRng, reseed};
 use crate::space::Space;
 use rand::Rng;
 
@@ -223,12 +223,7 @@ impl<G: ArcadeGame> Env for ArcadePreprocessed<G> {
 
     fn reset(&mut self, seed: Option<u64>) -> Result<(Obs<'_>, Info)> {
         self.core.reset(seed);
-        if let Some(s) = seed {
-            self.noop_rng = Some(rng_from_seed(derive_seed(s, "noop")));
-        }
-        let rng = self
-            .noop_rng
-            .get_or_insert_with(|| rng_from_seed(derive_seed(entropy_seed(), "noop")));
+        let rng = reseed(&mut self.noop_rng, seed, Some("noop"));
         let k = if self.noop_max == 0 {
             0
         } else {

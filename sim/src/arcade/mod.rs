@@ -20,7 +20,7 @@ pub use pong::{Pong, PongScripted};
 use crate::config::{EnvConfig, ensure, parse_options};
 use crate::env::{Action, Env, Frame, Info, Obs, Step, check_discrete};
 use crate::error::{Result, SimError};
-use crate::seeding::{EnvRng, entropy_seed, rng_from_seed};
+use crate::seeding::{EnvRng, reseed};
 use crate::space::Space;
 use rand::Rng;
 use raster::{Backdrop, Dirty, HEIGHT, Layer, Scene, WIDTH};
@@ -177,11 +177,7 @@ impl<G: ArcadeGame> Core<G> {
 
     /// New game; `Some(seed)` reseeds, `None` continues the stream (entropy the first time).
     fn reset(&mut self, seed: Option<u64>) {
-        let rng = match (seed, &mut self.rng) {
-            (Some(s), _) => self.rng.insert(rng_from_seed(s)),
-            (None, Some(rng)) => rng,
-            (None, None) => self.rng.insert(rng_from_seed(entropy_seed())),
-        };
+        let rng = reseed(&mut self.rng, seed, None);
         self.game.reset(rng);
         self.sticky = 0;
         self.episode_frame = 0;

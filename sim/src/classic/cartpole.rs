@@ -16,7 +16,7 @@ use crate::config::{EnvConfig, ensure, parse_options};
 use crate::env::{Action, Env, Frame, Info, Obs, OwnedAction, Step, check_discrete};
 use crate::error::{Result, SimError};
 use crate::policy::Policy;
-use crate::seeding::{EnvRng, entropy_seed, rng_from_seed};
+use crate::seeding::{EnvRng, reseed};
 use crate::space::{DType, Space};
 use rand::Rng;
 use serde::Deserialize;
@@ -238,11 +238,7 @@ impl Env for CartPole {
     }
 
     fn reset(&mut self, seed: Option<u64>) -> Result<(Obs<'_>, Info)> {
-        let rng = match (seed, &mut self.rng) {
-            (Some(s), _) => self.rng.insert(rng_from_seed(s)),
-            (None, Some(rng)) => rng,
-            (None, None) => self.rng.insert(rng_from_seed(entropy_seed())),
-        };
+        let rng = reseed(&mut self.rng, seed, None);
         let mut state = [0.0; 4];
         for s in &mut state {
             *s = rng.random_range(-0.05..0.05);

@@ -14,7 +14,7 @@ use crate::config::{EnvConfig, ensure, parse_options};
 use crate::env::{Action, Env, Frame, Info, Obs, OwnedAction, Step, check_discrete};
 use crate::error::{Result, SimError};
 use crate::policy::Policy;
-use crate::seeding::{EnvRng, entropy_seed, rng_from_seed};
+use crate::seeding::{EnvRng, reseed};
 use crate::space::Space;
 use rand::Rng;
 use serde::Deserialize;
@@ -174,11 +174,7 @@ impl Env for Catch {
     }
 
     fn reset(&mut self, seed: Option<u64>) -> Result<(Obs<'_>, Info)> {
-        let rng = match (seed, &mut self.rng) {
-            (Some(s), _) => self.rng.insert(rng_from_seed(s)),
-            (None, Some(rng)) => rng,
-            (None, None) => self.rng.insert(rng_from_seed(entropy_seed())),
-        };
+        let rng = reseed(&mut self.rng, seed, None);
         self.ball_col = rng.random_range(0..self.columns);
         self.ball_row = 0;
         self.paddle_col = self.columns / 2;

@@ -27,7 +27,7 @@ use super::world::{Blowup, Controls, DT, World};
 use crate::config::{EnvConfig, ensure, parse_options};
 use crate::env::{Action, Env, Frame, Info, Obs, Step, check_discrete};
 use crate::error::{Result, SimError};
-use crate::seeding::{EnvRng, entropy_seed, rng_from_seed};
+use crate::seeding::{EnvRng, reseed};
 use crate::space::{DType, Space};
 use rand::Rng;
 use serde::Deserialize;
@@ -579,12 +579,7 @@ impl Env for DriveEnv {
     }
 
     fn reset(&mut self, seed: Option<u64>) -> Result<(Obs<'_>, Info)> {
-        if let Some(s) = seed {
-            self.rng = Some(rng_from_seed(s));
-        }
-        let rng = self
-            .rng
-            .get_or_insert_with(|| rng_from_seed(entropy_seed()));
+        let rng = reseed(&mut self.rng, seed, None);
         let (track, ref_offset, s0) = match &self.map {
             Some(t) => (t.clone(), t.lane_offset(self.opts.lane.unwrap_or(0)), 5.0),
             None => (track::procedural(&self.opts.procedural(), rng)?, 0.0, 0.0),

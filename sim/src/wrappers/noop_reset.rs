@@ -3,7 +3,7 @@
 use super::require_noop_action;
 use crate::env::{Action, Env, Frame, Info, Obs, Step};
 use crate::error::Result;
-use crate::seeding::{EnvRng, derive_seed, entropy_seed, rng_from_seed};
+use crate::seeding::{EnvRng, reseed};
 use crate::space::Space;
 use rand::Rng;
 
@@ -61,12 +61,7 @@ impl<E: Env> Env for NoopReset<E> {
     }
     fn reset(&mut self, seed: Option<u64>) -> Result<(Obs<'_>, Info)> {
         let mut info = self.env.reset(seed)?.1;
-        if let Some(s) = seed {
-            self.rng = Some(rng_from_seed(derive_seed(s, "noop")));
-        }
-        let rng = self
-            .rng
-            .get_or_insert_with(|| rng_from_seed(derive_seed(entropy_seed(), "noop")));
+        let rng = reseed(&mut self.rng, seed, Some("noop"));
         let k = if self.noop_max == 0 {
             0
         } else {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AtariPreprocessingConfig {
-    /// Up to this many NOOP actions after reset (uniform in `0..=noop_max`).
+    /// Up to this many NOOP actions after reset (uniform in `1..=noop_max`; 0 = none).
     pub noop_max: u32,
     /// Emulator frames per agent step; the observation is the max of the last two.
     pub frame_skip: u32,

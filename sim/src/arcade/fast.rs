@@ -7,7 +7,7 @@
 //! ([`crate::preprocess::AreaResizer::resize_changed`]). The semantics are those of the
 //! wrappers (see [`crate::wrappers::MaxAndSkip`] and [`crate::wrappers::NoopReset`]): the
 //! observation after a reset, and on the step an episode ends, is that single frame; NOOP
-//! starts count emulator frames, `k` uniform in `0..=noop_max` from
+//! starts count emulator frames, `k` uniform in `1..=noop_max` (none for 0) from
 //! `rng_from_seed(derive_seed(seed, "noop"))`, resetting the game again if it ends during them.
 
 use super::raster::{Backdrop, Dirty, HEIGHT, Layer, WIDTH};
@@ -227,7 +227,7 @@ impl<G: ArcadeGame> Env for ArcadePreprocessed<G> {
         let k = if self.noop_max == 0 {
             0
         } else {
-            rng.random_range(0..=self.noop_max)
+            rng.random_range(1..=self.noop_max)
         };
         for _ in 0..k {
             self.core.frame(0);

@@ -27,7 +27,7 @@ use crate::preprocess::AtariPreprocessingConfig;
 ///   ends the agent step's episode after the full skip, and the next reset continues the same
 ///   game with one NOOP step. Gymnasium checks lives inside the skip loop and then resets
 ///   the whole game.
-/// * NOOP starts draw `k` from `0..=noop_max` (Gymnasium: `1..=noop_max`), from the wrapper's
+/// * NOOP starts draw `k` from `1..=noop_max` as Gymnasium does, but from the wrapper's
 ///   own stream `derive_seed(seed, "noop")` rather than the env's RNG.
 /// * An episode that ends in the middle of a skip returns its terminal frame (see
 ///   [`MaxAndSkip`]); Gymnasium returns stale pooled frames.

@@ -9,7 +9,7 @@
 //!
 //! | here | Gymnasium / SB3 | notes |
 //! |---|---|---|
-//! | [`NoopReset`] | `AtariPreprocessing(noop_max)`, SB3 `NoopResetEnv` | `k` in `0..=noop_max` (they use `1..=`) |
+//! | [`NoopReset`] | `AtariPreprocessing(noop_max)`, SB3 `NoopResetEnv` | `k` in `1..=noop_max`, as theirs |
 //! | [`MaxAndSkip`] | `AtariPreprocessing(frame_skip)`, SB3 `MaxAndSkipEnv` | early stop returns the terminal frame |
 //! | [`Grayscale`] | `GrayscaleObservation` | integer BT.601 luma |
 //! | [`Resize`] | `ResizeObservation` / `INTER_AREA` | exact integer area average |

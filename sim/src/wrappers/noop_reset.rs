@@ -7,15 +7,14 @@ use crate::seeding::{EnvRng, reseed};
 use crate::space::Space;
 use rand::Rng;
 
-/// After the inner reset, takes `k` NOOP steps (action 0), `k` uniform in `0..=noop_max`, so
-/// episodes of a deterministic game start from varied states.
+/// After the inner reset, takes `k` NOOP steps (action 0), `k` uniform in `1..=noop_max`
+/// (none when `noop_max` is 0), so episodes of a deterministic game start from varied states.
 ///
 /// Seeding: `reset(Some(seed))` passes `seed` to the inner env and restarts this wrapper's
 /// own stream at `rng_from_seed(derive_seed(seed, "noop"))`; `reset(None)` continues both.
-/// The count is `rng.random_range(0..=noop_max)` (rand 0.9), one draw per reset. If a NOOP
-/// step ends the episode, the inner env is reset again with `None` and the remaining NOOPs
-/// are still taken. Gymnasium and SB3 draw `k` from `1..=noop_max`; we include 0 (the
-/// episode's true first frame is a valid start).
+/// The count is `rng.random_range(1..=noop_max)` (rand 0.9), one draw per reset, the range
+/// Gymnasium's `AtariPreprocessing` and SB3's `NoopResetEnv` use. If a NOOP step ends the
+/// episode, the inner env is reset again with `None` and the remaining NOOPs are still taken.
 ///
 /// Put this directly on the frameskip-1 env to count NOOPs in emulator frames, as
 /// Gymnasium's `AtariPreprocessing` does. Refuses envs whose action 0 is not `NOOP`.
@@ -65,7 +64,7 @@ impl<E: Env> Env for NoopReset<E> {
         let k = if self.noop_max == 0 {
             0
         } else {
-            rng.random_range(0..=self.noop_max)
+            rng.random_range(1..=self.noop_max)
         };
         for _ in 0..k {
             let s = self.env.step(Action::Discrete(0))?;

@@ -8,6 +8,7 @@ mod gif_writer;
 mod play;
 mod train;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
@@ -68,7 +69,12 @@ pub fn build_env(
             id,
             options,
             &sim::preprocess::AtariPreprocessingConfig::default(),
-        )?,
+        )
+        .with_context(|| {
+            format!(
+                "--preprocess atari needs an ALE-style env such as Pong-v0 or Breakout-v0; `{id}` cannot be built that way"
+            )
+        })?,
     })
 }
 

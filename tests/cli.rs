@@ -1,0 +1,136 @@
+//! The `pixelgym` binary as a user runs it: listing envs, playing with a GIF, benchmarking
+//! with JSON output, and clear errors on bad input.
+
+use std::process::{Command, Output};
+
+fn pixelgym(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pixelgym"))
+        .args(args)
+        .output()
+        .expect("the pixelgym binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn envs_json_lists_every_registered_env_with_its_spaces() {
+    let out = pixelgym(&["envs", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let registered: Vec<&str> = sim::registry().iter().map(|s| s.id).collect();
+    assert_eq!(ids, registered);
+    let pong = rows.iter().find(|r| r["id"] == "Pong-v0").unwrap();
+    assert_eq!(pong["action_space"], "Discrete(6)");
+    assert_eq!(
+        pong["observation_space"],
+        "Box(0, 255, [210, 160, 3], uint8)"
+    );
+}
+
+#[test]
+fn play_scripted_catch_catches_every_ball_and_writes_a_gif() {
+    let dir = std::env::temp_dir().join(format!("pixelgym-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gif = dir.join("catch.gif");
+    let out = pixelgym(&[
+        "play",
+        "Catch-v0",
+        "--policy",
+        "scripted",
+        "--episodes",
+        "3",
+        "--seed",
+        "5",
+        "--gif",
+        gif.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.matches("return 1.00, length 9 steps").count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("mean return 1.00"), "{text}");
+    let bytes = std::fs::read(&gif).unwrap();
+    assert_eq!(&bytes[..6], b"GIF89a");
+    // Atomic write: no temp file is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(leftovers.len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_json_has_the_documented_keys() {
+    let out = pixelgym(&[
+        "bench",
+        "CartPole-v1",
+        "--num-envs",
+        "1,2",
+        "--seconds",
+        "0.05",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for (row, n) in rows.iter().zip([1, 2]) {
+        assert_eq!(row["env"], "CartPole-v1");
+        assert_eq!(row["num_envs"], n);
+        assert_eq!(row["preprocess"], "none");
+        assert!(row["steps_per_sec"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_a_failing_exit_code() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["play", "Pongg-v0"], &["Pongg-v0", "Pong-v0"]),
+        (
+            &["play", "Pong-v0", "--option", "frameskp=2"],
+            &["frameskp", "frameskip"],
+        ),
+        (
+            &[
+                "play",
+                "Pong-v0",
+                "--option",
+                "repeat_action_probability=1.5",
+            ],
+            &["repeat_action_probability", "[0, 1]"],
+        ),
+        (
+            &[
+                "bench",
+                "Catch-v0",
+                "--preprocess",
+                "atari",
+                "--seconds",
+                "0.05",
+            ],
+            &["--preprocess atari", "Catch-v0"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let out = pixelgym(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        for needle in *needles {
+            assert!(err.contains(needle), "{args:?}: `{needle}` not in {err}");
+        }
+    }
+}

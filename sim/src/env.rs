@@ -221,6 +221,31 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
 }
 
+/// Where an env is in its episode, so `step` can refuse to run before the first reset or
+/// after the episode ended (the Gymnasium contract our envs enforce).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EpisodePhase {
+    #[default]
+    NeverReset,
+    Running,
+    Done,
+}
+
+impl EpisodePhase {
+    /// `Ok` while an episode runs, else the [`crate::SimError::NeedsReset`] for env `id`.
+    pub fn check_step(self, id: &str) -> Result<()> {
+        let when = match self {
+            EpisodePhase::Running => return Ok(()),
+            EpisodePhase::NeverReset => "before the first reset",
+            EpisodePhase::Done => "after the episode ended",
+        };
+        Err(crate::SimError::NeedsReset {
+            id: id.to_string(),
+            when,
+        })
+    }
+}
+
 /// Check a discrete action against `n` and produce the standard error when it is outside.
 pub fn check_discrete(id: &str, space: &Space, action: Action<'_>) -> Result<usize> {
     let n = space.n().unwrap_or(0);

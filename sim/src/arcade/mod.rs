@@ -18,8 +18,8 @@ pub use fast::{ArcadePreprocessed, native_preprocessed};
 pub use pong::{Pong, PongScripted};
 
 use crate::config::{EnvConfig, ensure, parse_options};
-use crate::env::{Action, Env, Frame, Info, Obs, Step, check_discrete};
-use crate::error::{Result, SimError};
+use crate::env::{Action, Env, EpisodePhase, Frame, Info, Obs, Step, check_discrete};
+use crate::error::Result;
 use crate::seeding::{EnvRng, reseed};
 use crate::space::Space;
 use rand::Rng;
@@ -141,13 +141,6 @@ impl ArcadeOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    NeverReset,
-    Running,
-    Done,
-}
-
 /// The emulator loop shared by [`ArcadeEnv`] and the fast path: game, RNG, sticky action,
 /// frame counters and the episode cap.
 pub(crate) struct Core<G> {
@@ -158,7 +151,7 @@ pub(crate) struct Core<G> {
     cap: u64,
     pub episode_frame: u64,
     pub frame_number: u64,
-    phase: Phase,
+    phase: EpisodePhase,
 }
 
 impl<G: ArcadeGame> Core<G> {
@@ -171,7 +164,7 @@ impl<G: ArcadeGame> Core<G> {
             cap,
             episode_frame: 0,
             frame_number: 0,
-            phase: Phase::NeverReset,
+            phase: EpisodePhase::NeverReset,
         }
     }
 
@@ -181,20 +174,12 @@ impl<G: ArcadeGame> Core<G> {
         self.game.reset(rng);
         self.sticky = 0;
         self.episode_frame = 0;
-        self.phase = Phase::Running;
+        self.phase = EpisodePhase::Running;
     }
 
     /// Error unless an episode is running.
     fn check_running(&self) -> Result<()> {
-        let when = match self.phase {
-            Phase::Running => return Ok(()),
-            Phase::NeverReset => "before the first reset",
-            Phase::Done => "after the episode ended",
-        };
-        Err(SimError::NeedsReset {
-            id: G::ID.to_string(),
-            when,
-        })
+        self.phase.check_step(G::ID)
     }
 
     /// One emulator frame, ALE style: with probability `p` the previous frame's action is
@@ -211,7 +196,7 @@ impl<G: ArcadeGame> Core<G> {
         self.episode_frame += 1;
         self.frame_number += 1;
         if self.terminated() || self.truncated() {
-            self.phase = Phase::Done;
+            self.phase = EpisodePhase::Done;
         }
         r
     }
@@ -225,7 +210,7 @@ impl<G: ArcadeGame> Core<G> {
     }
 
     fn done(&self) -> bool {
-        self.phase == Phase::Done
+        self.phase == EpisodePhase::Done
     }
 
     fn info(&self) -> Info {

@@ -13,7 +13,7 @@
 
 use super::{Canvas, Rgb};
 use crate::config::{EnvConfig, ensure, parse_options};
-use crate::env::{Action, Env, Frame, Info, Obs, OwnedAction, Step, check_discrete};
+use crate::env::{Action, Env, EpisodePhase, Frame, Info, Obs, OwnedAction, Step, check_discrete};
 use crate::error::{Result, SimError};
 use crate::policy::Policy;
 use crate::seeding::{EnvRng, reseed};
@@ -89,13 +89,6 @@ impl CartPoleOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    NeverReset,
-    Running,
-    Done,
-}
-
 /// The cart-pole balancing task. Observation `[x, x_dot, theta, theta_dot]` as `f32`;
 /// actions `0` (push left) and `1` (push right).
 pub struct CartPole {
@@ -106,7 +99,7 @@ pub struct CartPole {
     obs: [f32; 4],
     /// `None` until the first reset, which seeds it (from entropy when given no seed).
     rng: Option<EnvRng>,
-    phase: Phase,
+    phase: EpisodePhase,
     elapsed_steps: u64,
     total_steps: u64,
     frame: Vec<u8>,
@@ -136,7 +129,7 @@ impl CartPole {
             state: [0.0; 4],
             obs: [0.0; 4],
             rng: None,
-            phase: Phase::NeverReset,
+            phase: EpisodePhase::NeverReset,
             elapsed_steps: 0,
             total_steps: 0,
             frame: vec![0; RENDER_WIDTH * RENDER_HEIGHT * 3],
@@ -177,7 +170,7 @@ impl CartPole {
         self.state = state;
         self.write_obs();
         self.elapsed_steps = 0;
-        self.phase = Phase::Running;
+        self.phase = EpisodePhase::Running;
     }
 
     fn write_obs(&mut self) {
@@ -248,21 +241,7 @@ impl Env for CartPole {
     }
 
     fn step(&mut self, action: Action<'_>) -> Result<Step<'_>> {
-        match self.phase {
-            Phase::Running => {}
-            Phase::NeverReset => {
-                return Err(SimError::NeedsReset {
-                    id: ID.to_string(),
-                    when: "before the first reset",
-                });
-            }
-            Phase::Done => {
-                return Err(SimError::NeedsReset {
-                    id: ID.to_string(),
-                    when: "after the episode ended",
-                });
-            }
-        }
+        self.phase.check_step(ID)?;
         let a = check_discrete(ID, &self.action_space, action)?;
         self.integrate(a == 1);
         self.write_obs();
@@ -271,7 +250,7 @@ impl Env for CartPole {
         let terminated = self.terminal();
         let truncated = self.elapsed_steps >= self.opts.max_episode_steps;
         if terminated || truncated {
-            self.phase = Phase::Done;
+            self.phase = EpisodePhase::Done;
         }
         let end_reason = if truncated && !terminated {
             Some("time_limit")

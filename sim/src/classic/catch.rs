@@ -11,7 +11,7 @@
 
 use super::{Canvas, Rgb};
 use crate::config::{EnvConfig, ensure, parse_options};
-use crate::env::{Action, Env, Frame, Info, Obs, OwnedAction, Step, check_discrete};
+use crate::env::{Action, Env, EpisodePhase, Frame, Info, Obs, OwnedAction, Step, check_discrete};
 use crate::error::{Result, SimError};
 use crate::policy::Policy;
 use crate::seeding::{EnvRng, reseed};
@@ -83,13 +83,6 @@ impl CatchOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    NeverReset,
-    Running,
-    Done,
-}
-
 /// The Catch game. Actions: `0` LEFT, `1` NOOP, `2` RIGHT.
 pub struct Catch {
     rows: usize,
@@ -101,7 +94,7 @@ pub struct Catch {
     paddle_col: usize,
     board: Vec<u8>,
     rng: Option<EnvRng>,
-    phase: Phase,
+    phase: EpisodePhase,
     elapsed_steps: u64,
     total_steps: u64,
     frame: Vec<u8>,
@@ -122,7 +115,7 @@ impl Catch {
             paddle_col: columns / 2,
             board: vec![0; rows * columns],
             rng: None,
-            phase: Phase::NeverReset,
+            phase: EpisodePhase::NeverReset,
             elapsed_steps: 0,
             total_steps: 0,
             frame: vec![0; rows * RENDER_SCALE * columns * RENDER_SCALE * 3],
@@ -179,27 +172,13 @@ impl Env for Catch {
         self.ball_row = 0;
         self.paddle_col = self.columns / 2;
         self.elapsed_steps = 0;
-        self.phase = Phase::Running;
+        self.phase = EpisodePhase::Running;
         self.draw_board();
         Ok((Obs::U8(&self.board), self.info()))
     }
 
     fn step(&mut self, action: Action<'_>) -> Result<Step<'_>> {
-        match self.phase {
-            Phase::Running => {}
-            Phase::NeverReset => {
-                return Err(SimError::NeedsReset {
-                    id: ID.to_string(),
-                    when: "before the first reset",
-                });
-            }
-            Phase::Done => {
-                return Err(SimError::NeedsReset {
-                    id: ID.to_string(),
-                    when: "after the episode ended",
-                });
-            }
-        }
+        self.phase.check_step(ID)?;
         let a = check_discrete(ID, &self.action_space, action)?;
         self.paddle_col = (self.paddle_col + a)
             .saturating_sub(1)
@@ -214,7 +193,7 @@ impl Env for Catch {
             (true, false) => -1.0,
         };
         if terminated {
-            self.phase = Phase::Done;
+            self.phase = EpisodePhase::Done;
         }
         self.draw_board();
         Ok(Step {

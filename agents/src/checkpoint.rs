@@ -204,14 +204,20 @@ pub fn read_meta(path: &Path) -> Result<CheckpointMeta> {
     parse_meta(path, header.metadata().as_ref())
 }
 
-/// Load the checkpoint at `path` into the existing variables `vars` (which fix the expected
-/// names and shapes) and return its metadata. Nothing is changed when any check fails.
-pub fn load_into(path: &Path, vars: &VarMap, device: &Device) -> Result<CheckpointMeta> {
-    let bytes = read_file(path)?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+/// Parse a checkpoint's bytes, read its metadata and check the weights checksum: the
+/// integrity checks every loader shares. Returns the metadata and the tensors sorted by name.
+fn open_verified<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<(
+    CheckpointMeta,
+    Vec<String>,
+    Vec<safetensors::tensor::TensorView<'a>>,
+)> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
         AgentError::checkpoint(path, format!("not a safetensors file, or truncated: {e}"))
     })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| AgentError::checkpoint(path, format!("bad header: {e}")))?;
     let meta = parse_meta(path, header.metadata().as_ref())?;
 
@@ -232,6 +238,14 @@ pub fn load_into(path: &Path, vars: &VarMap, device: &Device) -> Result<Checkpoi
             ),
         ));
     }
+    Ok((meta, names, views))
+}
+
+/// Load the checkpoint at `path` into the existing variables `vars` (which fix the expected
+/// names and shapes) and return its metadata. Nothing is changed when any check fails.
+pub fn load_into(path: &Path, vars: &VarMap, device: &Device) -> Result<CheckpointMeta> {
+    let bytes = read_file(path)?;
+    let (meta, names, views) = open_verified(path, &bytes)?;
 
     let data = vars.data().lock().expect("var map lock");
     let mut loaded = Vec::with_capacity(data.len());
@@ -285,25 +299,7 @@ pub fn load_into(path: &Path, vars: &VarMap, device: &Device) -> Result<Checkpoi
 /// [`STATE_PREFIX`]), after the same integrity checks as [`load_into`].
 pub fn load_state(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let bytes = read_file(path)?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-        AgentError::checkpoint(path, format!("not a safetensors file, or truncated: {e}"))
-    })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| AgentError::checkpoint(path, format!("bad header: {e}")))?;
-    let meta = parse_meta(path, header.metadata().as_ref())?;
-    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
-    names.sort();
-    let views = names
-        .iter()
-        .map(|n| st.tensor(n))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AgentError::checkpoint(path, e.to_string()))?;
-    if format!("{:016x}", fnv1a64(views.iter().map(|v| v.data()))) != meta.weights_fnv1a64 {
-        return Err(AgentError::checkpoint(
-            path,
-            "weights checksum mismatch: the file is corrupt",
-        ));
-    }
+    let (_, names, views) = open_verified(path, &bytes)?;
     let mut out = HashMap::new();
     for (name, view) in names.iter().zip(&views) {
         if let Some(short) = name.strip_prefix(STATE_PREFIX) {

@@ -57,14 +57,14 @@ static SPECS: &[EnvSpec] = &[
     },
     EnvSpec {
         id: crate::drive::DRIVE_ID,
-        description: "3D driving on a new procedural circuit per seed: rapier vehicle physics at 60 Hz, 84x84 RGB chase camera, 9 actions",
+        description: "3D driving on a new procedural circuit per seed: rapier vehicle physics at 60 Hz, 84x84 RGB chase camera, 9 actions, option npcs = N for IDM traffic",
         build: crate::drive::env::build_drive,
         scripted: Some(crate::drive::driver::build_scripted_drive),
         scripted_options: &[("obs", "state")],
     },
     EnvSpec {
         id: crate::drive::MAP_ID,
-        description: "3D driving on a fixed road map (option map = straight | curve | s_bend), same physics, camera and actions as Drive-v0",
+        description: "3D driving on a fixed road map (option map = straight | curve | s_bend | intersection | two_way), same physics, camera, actions and traffic options as Drive-v0",
         build: crate::drive::env::build_map,
         scripted: Some(crate::drive::driver::build_scripted_map),
         scripted_options: &[("obs", "state")],

@@ -6,13 +6,19 @@
 //! purpose, since this driver is the reference for tests and scenarios. That is the mode the
 //! lap tests use.
 //!
+//! With traffic it follows the vehicle (or obstacle) ahead in its path with Gipps' safe-speed
+//! rule: it keeps about a one-second gap to a moving leader and stops behind a stopped one.
+//!
 //! With pixel observations (the default options, as `pixelgym play` builds it) it falls back
 //! to a simple vision driver so that it still drives sensibly: it steers toward the centroid
 //! of road-coloured pixels in a band of rows ahead of the car, and estimates its speed by dead
 //! reckoning from its own pedal commands and the vehicle parameters (no speed is visible in a
 //! frame), holding a modest target speed. It is a demo, not the reference.
 
-use super::env::{ActionMode, CURVATURE_M, DriveOptions, LOOKAHEAD_M, ObsMode, STATE_LEN};
+use super::env::{
+    ActionMode, CURVATURE_INDEX, CURVATURE_M, DriveOptions, LEAD_INDEX, LEAD_RANGE_M, LOOKAHEAD_M,
+    ObsMode, STATE_LEN,
+};
 use crate::config::EnvConfig;
 use crate::env::{Obs, OwnedAction};
 use crate::error::{Result, SimError};
@@ -37,6 +43,12 @@ pub struct DriverParams {
     pub kp: f32,
     /// Integral gain of the speed controller.
     pub ki: f32,
+    /// Car following: reaction time `tau` of the safe-speed rule, s.
+    pub follow_reaction: f32,
+    /// Car following: deceleration both the ego and its leader are assumed to brake at, m/s².
+    pub follow_decel: f32,
+    /// Car following: gap kept to a stopped leader, metres (bumper to bumper).
+    pub follow_min_gap: f32,
 }
 
 impl Default for DriverParams {
@@ -49,6 +61,9 @@ impl Default for DriverParams {
             lookahead_gain: 0.45,
             kp: 0.5,
             ki: 0.05,
+            follow_reaction: 1.0,
+            follow_decel: 4.0,
+            follow_min_gap: 4.0,
         }
     }
 }
@@ -207,9 +222,9 @@ impl ScriptedDriver {
 
     /// Compute the continuous command from a state observation.
     pub fn command(&mut self, state: &[f32]) -> Result<DriverCommand> {
-        if state.len() != STATE_LEN {
+        if state.len() < STATE_LEN {
             return Err(SimError::Invalid(format!(
-                "scripted driver needs the {STATE_LEN}-value state observation, got {}",
+                "scripted driver needs the state observation ({STATE_LEN} values and the rays), got {} values",
                 state.len()
             )));
         }
@@ -235,17 +250,33 @@ impl ScriptedDriver {
         let steer = (angle / self.max_steer).clamp(-1.0, 1.0);
 
         // Target speed: the slowest of cruise and every curve ahead reachable by braking.
-        let base = 6 + 2 * LOOKAHEAD_M.len();
         let mut target = p.cruise_speed;
         for (i, &dist) in CURVATURE_M.iter().enumerate() {
-            let kappa = (state[base + i] / 100.0).abs().max(1e-4);
+            let kappa = (state[CURVATURE_INDEX + i] / 100.0).abs().max(1e-4);
             let v_curve = (p.max_lateral_accel / kappa).sqrt();
             let reachable = (v_curve * v_curve + 2.0 * p.brake_decel * dist).sqrt();
             target = target.min(reachable);
         }
+        // Car following (Gipps' safe speed): the fastest speed from which, reacting after
+        // `tau` and braking at `b`, the car still stops `min_gap` behind a leader that
+        // brakes at `b` too. It keeps about a `tau`-second gap to a moving leader and stops
+        // behind a stopped one.
+        if state[LEAD_INDEX] < 1.0 {
+            let gap = state[LEAD_INDEX] * LEAD_RANGE_M;
+            let v_lead = (v + 10.0 * state[LEAD_INDEX + 1]).max(0.0);
+            let (b, tau) = (p.follow_decel, p.follow_reaction);
+            let room = (gap - p.follow_min_gap).max(0.0);
+            let v_safe = -b * tau + (b * b * tau * tau + v_lead * v_lead + 2.0 * b * room).sqrt();
+            target = target.min(v_safe.max(0.0));
+        }
         let err = target - v;
         self.integral = (self.integral + err * (1.0 / 60.0)).clamp(-5.0, 5.0);
-        let u = p.kp * err + p.ki * self.integral;
+        let mut u = p.kp * err + p.ki * self.integral;
+        if target < 0.5 && v < 1.0 {
+            // Hold still behind a stopped leader instead of creeping.
+            u = u.min(-0.5);
+            self.integral = self.integral.min(0.0);
+        }
         let (throttle, brake) = if u >= 0.0 {
             (u.min(1.0), 0.0)
         } else {

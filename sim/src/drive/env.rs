@@ -13,6 +13,10 @@
 //! * `- off_road_end_penalty` once, when the car has been off the road for
 //!   `off_road_limit_s` seconds in a row (50.0 after 3.0 s; the episode terminates).
 //!
+//! Traffic: option `npcs` spawns NPC cars (IDM car following, see [`super::traffic`]) spread
+//! over the route from the episode seed; the public methods [`DriveEnv::spawn_npc`],
+//! [`DriveEnv::command_npc`] and [`DriveEnv::npc`] let a scenario script more.
+//!
 //! Termination: collision, long off-road, flipped over for 2 s, or the route done (one lap of
 //! a circuit, or the end of an open road). Truncation: `max_episode_steps` agent steps
 //! (5400, 90 s at `action_repeat` 1), or a physics blow-up (NaN pose, absurd speed), reported in `info.end_reason` with a
@@ -22,6 +26,7 @@ use super::DriveInfo;
 use super::raster::{Camera, Rasterizer, View};
 use super::scene::Scene;
 use super::track::{self, ProceduralParams, Track, wrap_angle};
+use super::traffic::{EgoLane, NpcCommand, NpcSpawn, NpcState, Traffic};
 use super::vehicle::VehicleConfig;
 use super::world::{Blowup, Controls, DT, World};
 use crate::config::{EnvConfig, ensure, parse_options};
@@ -79,9 +84,20 @@ pub enum ActionMode {
 pub const LOOKAHEAD_M: [f32; 8] = [4.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 40.0];
 /// Distances ahead of the curvature samples in the state.
 pub const CURVATURE_M: [f32; 6] = [0.0, 10.0, 20.0, 30.0, 40.0, 55.0];
-/// Length of the state vector.
-pub const STATE_LEN: usize = 6 + 2 * LOOKAHEAD_M.len() + CURVATURE_M.len();
-/// Names of the state vector's fields, in order (all clamped to `[-10, 10]`).
+/// Index of the first curvature sample in the state vector.
+pub const CURVATURE_INDEX: usize = 6 + 2 * LOOKAHEAD_M.len();
+/// Index of the leader fields in the state vector.
+pub const LEAD_INDEX: usize = CURVATURE_INDEX + CURVATURE_M.len();
+/// Range of the leader gap in the state, metres.
+pub const LEAD_RANGE_M: f32 = 100.0;
+/// Length of the fixed part of the state vector; `rays` ray distances follow it.
+pub const STATE_LEN: usize = LEAD_INDEX + 2;
+/// Names of the fixed state fields, in order (all clamped to `[-10, 10]`). After them come
+/// the option `rays` ray distances, each `distance / ray_range` in `[0, 1]` (1 = nothing
+/// within range), ordered from the rightmost ray (`-ray_fov_deg / 2` from the car's heading)
+/// to the leftmost, evenly spaced. A ray starts at the car's centre, in the ground plane,
+/// and stops at the first road edge (of any road of the map; edges inside a junction do not
+/// count), obstacle box or NPC box.
 pub const STATE_FIELDS: [&str; STATE_LEN] = [
     "speed / 10 m/s",
     "lateral offset from the reference line / road half width",
@@ -111,6 +127,8 @@ pub const STATE_FIELDS: [&str; STATE_LEN] = [
     "curvature at 30 m x 100",
     "curvature at 40 m x 100",
     "curvature at 55 m x 100",
+    "gap to the vehicle or obstacle ahead in the ego's path / 100 m (1 = none within 100 m)",
+    "(leader speed - ego speed) / 10 m/s (0 = no leader within 100 m)",
 ];
 
 fn d_track_radius() -> f32 {
@@ -152,12 +170,31 @@ fn d_off_road_end() -> f32 {
 fn d_off_road_limit() -> f32 {
     3.0
 }
+fn d_npc_speed() -> f32 {
+    10.0
+}
+fn d_rays() -> i64 {
+    9
+}
+fn d_ray_range() -> f32 {
+    50.0
+}
+fn d_ray_fov() -> f32 {
+    180.0
+}
+
+/// Most NPCs the `npcs` option spawns.
+pub const MAX_NPCS: i64 = 16;
+/// Most rays the `rays` option casts.
+pub const MAX_RAYS: i64 = 64;
 
 /// Options of `Drive-v0` and `DriveMap-v0` (unknown options are refused).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriveOptions {
-    /// `DriveMap-v0` only: the layout, one of [`track::MAP_NAMES`] (default `"straight"`).
+    /// `DriveMap-v0` only: the layout, one of [`track::MAP_NAMES`] (default `"straight"`):
+    /// `straight` (3 lanes, 600 m), `curve`, `s_bend`, `intersection` (a four-way crossing,
+    /// one lane each way on both roads), `two_way` (2 + 2 lanes, 500 m).
     #[serde(default)]
     pub map: Option<String>,
     /// `DriveMap-v0` only: start lane (0 = rightmost); the reference line is its centre.
@@ -222,6 +259,22 @@ pub struct DriveOptions {
     /// Vehicle parameters (a table; missing fields take [`VehicleConfig::default`]).
     #[serde(default)]
     pub vehicle: VehicleConfig,
+    /// NPC cars spawned at reset, 0..=16 (0). They are spread over the route from the
+    /// episode seed, in its lanes (both directions on two-way roads), clear of the ego.
+    #[serde(default)]
+    pub npcs: i64,
+    /// Mean desired speed of the NPCs, m/s (10); each gets 0.85..1.15 of it from the seed.
+    #[serde(default = "d_npc_speed")]
+    pub npc_speed: f32,
+    /// Ray distances appended to the state observation, 0..=64 (9).
+    #[serde(default = "d_rays")]
+    pub rays: i64,
+    /// Length of the rays, metres (50).
+    #[serde(default = "d_ray_range")]
+    pub ray_range: f32,
+    /// Angle the rays span, centred on the car's heading, degrees (180: -90..+90).
+    #[serde(default = "d_ray_fov")]
+    pub ray_fov_deg: f32,
 }
 
 impl DriveOptions {
@@ -240,6 +293,36 @@ impl DriveOptions {
             id,
             "lane",
             format!("only {MAP_ID} takes a start lane"),
+        )?;
+        ensure(
+            (0..=MAX_NPCS).contains(&o.npcs),
+            id,
+            "npcs",
+            format!("must be an integer in 0..={MAX_NPCS}, got {}", o.npcs),
+        )?;
+        ensure(
+            o.npc_speed.is_finite() && o.npc_speed > 0.0 && o.npc_speed <= 40.0,
+            id,
+            "npc_speed",
+            format!("must be a speed in (0, 40] m/s, got {}", o.npc_speed),
+        )?;
+        ensure(
+            (0..=MAX_RAYS).contains(&o.rays),
+            id,
+            "rays",
+            format!("must be an integer in 0..={MAX_RAYS}, got {}", o.rays),
+        )?;
+        ensure(
+            o.ray_range.is_finite() && o.ray_range > 0.0 && o.ray_range <= 500.0,
+            id,
+            "ray_range",
+            format!("must be in (0, 500] m, got {}", o.ray_range),
+        )?;
+        ensure(
+            o.ray_fov_deg.is_finite() && o.ray_fov_deg >= 0.0 && o.ray_fov_deg <= 360.0,
+            id,
+            "ray_fov_deg",
+            format!("must be in 0..=360 degrees, got {}", o.ray_fov_deg),
         )?;
         if let Some(m) = &o.map {
             ensure(
@@ -314,6 +397,11 @@ impl DriveOptions {
         Ok(o)
     }
 
+    /// Length of the state observation with these options.
+    pub fn state_len(&self) -> usize {
+        STATE_LEN + self.rays as usize
+    }
+
     fn procedural(&self) -> ProceduralParams {
         ProceduralParams {
             checkpoints: self.checkpoints,
@@ -330,6 +418,7 @@ struct Episode {
     track: Track,
     world: World,
     scene: Scene,
+    traffic: Traffic,
     /// Lateral offset of the reference line from the centreline.
     ref_offset: f32,
     s: f32,
@@ -369,10 +458,13 @@ impl DriveEnv {
             let t = Track::from_def(&track::builtin_map(name)?)?;
             if let Some(l) = opts.lane {
                 ensure(
-                    l < t.lanes(),
+                    l < t.forward_lanes(),
                     id,
                     "lane",
-                    format!("map `{name}` has lanes 0..{}, got {l}", t.lanes()),
+                    format!(
+                        "map `{name}` has forward lanes 0..{}, got {l}",
+                        t.forward_lanes()
+                    ),
                 )?;
             }
             Some(t)
@@ -383,7 +475,7 @@ impl DriveEnv {
         let obs_space = match opts.obs {
             ObsMode::Rgb => Space::image(&[h, w, 3]),
             ObsMode::Gray => Space::image(&[h, w, 1]),
-            ObsMode::State => Space::uniform_box(&[STATE_LEN], -10.0, 10.0, DType::F32),
+            ObsMode::State => Space::uniform_box(&[opts.state_len()], -10.0, 10.0, DType::F32),
         };
         let act_space = match opts.actions {
             ActionMode::Discrete => Space::Discrete {
@@ -412,7 +504,7 @@ impl DriveEnv {
             ep: None,
             raster,
             obs_u8,
-            obs_f32: vec![0.0; STATE_LEN],
+            obs_f32: vec![0.0; opts.state_len()],
             view_raster: Rasterizer::new(opts.render_size, opts.render_size),
             frame_number: 0,
             max_steps,
@@ -440,6 +532,48 @@ impl DriveEnv {
     /// The scene description the camera draws (after the first reset).
     pub fn scene(&self) -> Option<&Scene> {
         self.ep.as_ref().map(|e| &e.scene)
+    }
+
+    fn episode_mut(&mut self) -> Result<&mut Episode> {
+        let id = self.id;
+        self.ep.as_mut().ok_or_else(|| SimError::NeedsReset {
+            id: id.into(),
+            when: "before the first reset",
+        })
+    }
+
+    /// Spawn an NPC car in the current episode (see [`NpcSpawn`]); returns its id. Refused
+    /// with a reason for a road or lane that does not exist, a place off the road or
+    /// overlapping the ego or another NPC, or impossible speeds and parameters.
+    pub fn spawn_npc(&mut self, spec: &NpcSpawn) -> Result<usize> {
+        let ep = self.episode_mut()?;
+        let ego = ego_lane(ep);
+        let id = ep
+            .traffic
+            .spawn(&ep.track, &mut ep.world, Some(&ego), spec)?;
+        ep.scene.update(&ep.world);
+        Ok(id)
+    }
+
+    /// Give NPC `id` a command (lane change, brake to stop, stop now, set speed).
+    pub fn command_npc(&mut self, id: usize, cmd: NpcCommand) -> Result<()> {
+        let ep = self.episode_mut()?;
+        ep.traffic.command(&ep.track, id, cmd)
+    }
+
+    /// State of NPC `id` (road, `s`, `d`, speed, pose), if it exists.
+    pub fn npc(&self, id: usize) -> Option<NpcState> {
+        self.ep.as_ref()?.traffic.state(id)
+    }
+
+    /// The traffic of the current episode (all NPC states).
+    pub fn traffic(&self) -> Option<&Traffic> {
+        self.ep.as_ref().map(|e| &e.traffic)
+    }
+
+    /// Ego position in lane coordinates of the route (`s`, offset from the centreline).
+    pub fn ego_lane(&self) -> Option<EgoLane> {
+        self.ep.as_ref().map(ego_lane)
     }
 
     fn decode(&self, action: Action<'_>) -> Result<Controls> {
@@ -500,9 +634,17 @@ impl DriveEnv {
         ep.hint = proj.index;
         let heading_error = wrap_angle(heading - proj.heading);
         let hw = ep.track.half_width();
-        let off_road = proj.lateral.abs() > hw;
+        let off_road = !ep.track.on_paved(p, proj.lateral);
+        let speed = ep.world.forward_speed();
+        let ego = EgoLane {
+            s: proj.s,
+            d: proj.lateral,
+            speed: speed * heading_error.cos(),
+            ..ego_lane(ep)
+        };
+        let lead = ep.traffic.ego_leader(&ep.track, &ep.world, &ego);
         ep.last = DriveInfo {
-            speed: ep.world.forward_speed(),
+            speed,
             progress: ep.progress,
             route_fraction: ep.progress / ep.track.length(),
             lateral_offset: proj.lateral - ep.ref_offset,
@@ -510,6 +652,9 @@ impl DriveEnv {
             off_road,
             off_road_time: ep.off_road_time,
             collision: ep.world.collided(),
+            collision_kind: ep.world.collision(),
+            lead_gap: lead.map_or(f32::INFINITY, |l| l.0),
+            lead_speed: lead.map_or(0.0, |l| l.1),
         };
         // Keep the scene current in every mode: the viewer reads it.
         ep.scene.update(&ep.world);
@@ -531,9 +676,30 @@ impl DriveEnv {
                     o[6 + 2 * k] = (dx * ch + dy * sh) / 10.0;
                     o[7 + 2 * k] = (-dx * sh + dy * ch) / 10.0;
                 }
-                let base = 6 + 2 * LOOKAHEAD_M.len();
                 for (k, &ahead) in CURVATURE_M.iter().enumerate() {
-                    o[base + k] = ep.track.curvature_at(proj.s + ahead) * 100.0;
+                    o[CURVATURE_INDEX + k] = ep.track.curvature_at(proj.s + ahead) * 100.0;
+                }
+                match lead {
+                    Some((gap, v)) if gap < LEAD_RANGE_M => {
+                        o[LEAD_INDEX] = gap.max(0.0) / LEAD_RANGE_M;
+                        o[LEAD_INDEX + 1] = (v - ego.speed) / 10.0;
+                    }
+                    _ => {
+                        o[LEAD_INDEX] = 1.0;
+                        o[LEAD_INDEX + 1] = 0.0;
+                    }
+                }
+                let n = self.opts.rays as usize;
+                let fov = self.opts.ray_fov_deg.to_radians();
+                let range = self.opts.ray_range;
+                for k in 0..n {
+                    let a = if n > 1 {
+                        -0.5 * fov + fov * k as f32 / (n - 1) as f32
+                    } else {
+                        0.0
+                    };
+                    let dist = ray_distance(ep, p, heading + a, range);
+                    o[STATE_LEN + k] = dist / range;
                 }
                 for v in o.iter_mut() {
                     *v = if v.is_finite() {
@@ -600,6 +766,25 @@ impl Env for DriveEnv {
             }
         }
         let proj = track.project(world.car_map_pose().0, None);
+        let mut traffic = Traffic::new();
+        if self.opts.npcs > 0 {
+            let ego = EgoLane {
+                s: proj.s,
+                d: proj.lateral,
+                speed: 0.0,
+                half_length: self.opts.vehicle.half_extents[0],
+                half_width: self.opts.vehicle.half_extents[2],
+            };
+            spawn_npcs(
+                self.id,
+                &self.opts,
+                &track,
+                &mut world,
+                &mut traffic,
+                &ego,
+                rng,
+            )?;
+        }
         let scene = Scene::new(&track, &world);
         self.ep = Some(Episode {
             s: proj.s,
@@ -607,6 +792,7 @@ impl Env for DriveEnv {
             track,
             world,
             scene,
+            traffic,
             ref_offset,
             progress: 0.0,
             off_road_time: 0.0,
@@ -645,6 +831,18 @@ impl Env for DriveEnv {
         let mut ran = 0u32;
         for _ in 0..repeat {
             ran += 1;
+            if !ep.traffic.is_empty() {
+                let (p, heading) = ep.world.car_map_pose();
+                let proj = ep.track.project(p, Some(ep.hint));
+                ep.hint = proj.index;
+                let ego = EgoLane {
+                    s: proj.s,
+                    d: proj.lateral,
+                    speed: ep.world.forward_speed() * wrap_angle(heading - proj.heading).cos(),
+                    ..ego_lane(ep)
+                };
+                ep.traffic.step(&ep.track, &mut ep.world, &ego, DT);
+            }
             if let Err(b) = ep.world.step(controls) {
                 blowup = Some(b);
                 break;
@@ -676,7 +874,7 @@ impl Env for DriveEnv {
             ep.s = proj.s;
             ep.hint = proj.index;
             ep.progress += ds;
-            let off_road = proj.lateral.abs() > ep.track.half_width();
+            let off_road = !ep.track.on_paved(p, proj.lateral);
             ep.off_road_time = if off_road { ep.off_road_time + dt } else { 0.0 };
             ep.flipped_time = if ep.world.car_up()[1] < 0.3 {
                 ep.flipped_time + dt
@@ -756,6 +954,132 @@ impl Env for DriveEnv {
             ActionMode::Continuous => None,
         }
     }
+}
+
+/// The ego in lane coordinates of the route, from the last observation.
+fn ego_lane(ep: &Episode) -> EgoLane {
+    let he = ep.world.vehicle_config().half_extents;
+    EgoLane {
+        s: ep.s,
+        d: ep.last.lateral_offset + ep.ref_offset,
+        speed: ep.last.speed * ep.last.heading_error.cos(),
+        half_length: he[0],
+        half_width: he[2],
+    }
+}
+
+/// Distance along the ray from map point `o` at map heading `angle` to the first road
+/// edge, obstacle or NPC box, capped at `range`.
+fn ray_distance(ep: &Episode, o: [f32; 2], angle: f32, range: f32) -> f32 {
+    let d = [angle.cos(), angle.sin()];
+    let mut best = ep.track.edges().ray(o, d, range);
+    let boxes = ep
+        .world
+        .obstacles()
+        .iter()
+        .map(|b| (b.map_position, b.map_heading, b.half_extents))
+        .chain(
+            ep.traffic
+                .states()
+                .filter(|n| n.active)
+                .map(|n| (n.position, n.heading, n.half_extents)),
+        );
+    for (c, h, he) in boxes {
+        if let Some(t) = ray_box(o, d, c, h, [he[0], he[2]], best) {
+            best = t;
+        }
+    }
+    best
+}
+
+/// Entry distance of the ray `o + t d` into the box centred at `c` with heading `h` and
+/// half extents `he` (along, across), if below `max` (0 when `o` is inside).
+fn ray_box(o: [f32; 2], d: [f32; 2], c: [f32; 2], h: f32, he: [f32; 2], max: f32) -> Option<f32> {
+    let (sh, ch) = h.sin_cos();
+    let (rx, ry) = (o[0] - c[0], o[1] - c[1]);
+    if rx.hypot(ry) - he[0].hypot(he[1]) > max {
+        return None;
+    }
+    // Into the box frame.
+    let p = [rx * ch + ry * sh, -rx * sh + ry * ch];
+    let v = [d[0] * ch + d[1] * sh, -d[0] * sh + d[1] * ch];
+    let (mut t0, mut t1) = (0.0f32, max);
+    for k in 0..2 {
+        if v[k].abs() < 1e-9 {
+            if p[k].abs() > he[k] {
+                return None;
+            }
+        } else {
+            let (a, b) = ((-he[k] - p[k]) / v[k], (he[k] - p[k]) / v[k]);
+            let (a, b) = if a < b { (a, b) } else { (b, a) };
+            t0 = t0.max(a);
+            t1 = t1.min(b);
+            if t0 > t1 {
+                return None;
+            }
+        }
+    }
+    Some(t0)
+}
+
+/// Spread `opts.npcs` NPCs over the route from `rng`: on a circuit evenly round the lap
+/// (ahead of and behind the ego), on an open road between 20 m ahead of the ego and 30 m
+/// before the end; a random lane each (oncoming lanes included on two-way roads) and a
+/// desired speed of `npc_speed` x 0.85..1.15.
+fn spawn_npcs(
+    id: &str,
+    opts: &DriveOptions,
+    track: &Track,
+    world: &mut World,
+    traffic: &mut Traffic,
+    ego: &EgoLane,
+    rng: &mut EnvRng,
+) -> Result<()> {
+    let n = opts.npcs as usize;
+    let (start, span) = if track.closed() {
+        (ego.s, track.length())
+    } else {
+        let start = ego.s + 20.0;
+        (start, (track.length() - 30.0 - start).max(0.0))
+    };
+    let slots = if track.closed() { n + 1 } else { n };
+    let spacing = span / slots as f32;
+    ensure(
+        spacing >= 10.0,
+        id,
+        "npcs",
+        format!(
+            "{n} NPCs do not fit on map `{}` ({span:.0} m of road for them: at most {})",
+            track.name(),
+            (span / 10.0).floor() as usize - usize::from(track.closed())
+        ),
+    )?;
+    for k in 0..n {
+        let jitter: f32 = rng.random_range(-0.3..0.3);
+        let lane = rng.random_range(0..track.lanes());
+        let factor: f32 = rng.random_range(0.85..1.15);
+        // Slot centres: k + 1 on a circuit (slot 0 is the ego's), k + 0.5 on a road.
+        let slot = if track.closed() {
+            (k + 1) as f32
+        } else {
+            k as f32 + 0.5
+        };
+        let s = track.wrap_s(start + spacing * (slot + jitter));
+        let speed = opts.npc_speed * factor;
+        let spec = NpcSpawn {
+            road: 0,
+            lane: Some(lane),
+            offset: 0.0,
+            s,
+            speed,
+            idm: super::traffic::IdmParams {
+                desired_speed: speed,
+                ..Default::default()
+            },
+        };
+        traffic.spawn(track, world, Some(ego), &spec)?;
+    }
+    Ok(())
 }
 
 /// Registry builder of `Drive-v0`.
@@ -843,7 +1167,11 @@ mod tests {
     fn gas_on_the_straight_earns_progress_reward() {
         let mut env = DriveEnv::new(MAP_ID, &cfg(&[("obs", "state".into())])).unwrap();
         let (obs, info) = env.reset(Some(1)).unwrap();
-        assert_eq!(obs.len(), STATE_LEN);
+        assert_eq!(
+            obs.len(),
+            STATE_LEN + 9,
+            "fixed fields and the 9 default rays"
+        );
         assert!(
             info.drive.unwrap().lateral_offset.abs() < 0.05,
             "starts in its lane"

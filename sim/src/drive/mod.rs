@@ -7,14 +7,17 @@ pub mod env;
 pub mod raster;
 pub mod scene;
 pub mod track;
+pub mod traffic;
 pub mod vehicle;
 pub mod world;
 
 pub use driver::{DriverParams, ScriptedDriver};
 pub use env::{DRIVE_ID, DriveEnv, DriveOptions, MAP_ID};
+pub use traffic::{IdmParams, NpcCommand, NpcSpawn, NpcState, Traffic};
+pub use world::CollisionKind;
 
 /// Driving state reported in [`crate::Info::drive`] on every reset and step.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DriveInfo {
     /// Forward speed of the ego car, m/s (negative when reversing).
     pub speed: f32,
@@ -32,4 +35,29 @@ pub struct DriveInfo {
     pub off_road_time: f32,
     /// The chassis touched an obstacle or another car on this step.
     pub collision: bool,
+    /// What it touched: an NPC car or a static obstacle (scenarios score them differently).
+    pub collision_kind: CollisionKind,
+    /// Bumper-to-bumper gap to the nearest NPC or obstacle ahead in the ego's path on the
+    /// route, metres (`f32::INFINITY` when there is none).
+    pub lead_gap: f32,
+    /// Speed of that leader along the road, m/s (0 when there is none).
+    pub lead_speed: f32,
+}
+
+impl Default for DriveInfo {
+    fn default() -> Self {
+        Self {
+            speed: 0.0,
+            progress: 0.0,
+            route_fraction: 0.0,
+            lateral_offset: 0.0,
+            heading_error: 0.0,
+            off_road: false,
+            off_road_time: 0.0,
+            collision: false,
+            collision_kind: CollisionKind::None,
+            lead_gap: f32::INFINITY,
+            lead_speed: 0.0,
+        }
+    }
 }

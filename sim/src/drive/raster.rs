@@ -445,7 +445,7 @@ mod tests {
             start: [0.0; 3],
             points: vec![],
             segments: vec![Segment::Straight { length: 300.0 }],
-            obstacles: vec![],
+            ..TrackDef::default()
         };
         let track = Track::from_def(&def).unwrap();
         let world = World::new(&track, &VehicleConfig::default(), [20.0, 0.0], 0.0).unwrap();

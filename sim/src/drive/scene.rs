@@ -6,7 +6,7 @@
 //!   lane lines), grouped in chunks along the road for distance culling, each chunk split
 //!   into a surface layer and a markings layer drawn after it;
 //! * boxes updated every frame from the physics world (the ego car's body, cabin and wheels,
-//!   obstacles, later NPC cars), each with a pose and a colour.
+//!   obstacles, NPC cars), each with a pose and a colour.
 
 use super::track::{ObstacleKind, Track, map_to_world};
 use super::world::{BodyPose, World};
@@ -23,11 +23,20 @@ pub const GRASS: Rgb = [86, 170, 72];
 pub const ASPHALT: [Rgb; 2] = [[92, 92, 96], [82, 82, 86]];
 /// Lane and edge lines.
 pub const LINE: Rgb = [240, 240, 240];
+/// The solid line between the two directions of a two-way road.
+pub const CENTRE_LINE: Rgb = [235, 195, 40];
 /// Kerb stripes on circuits.
 pub const KERB: [Rgb; 2] = [[220, 40, 40], [240, 240, 240]];
 /// Ego car body.
 pub const EGO_BODY: Rgb = [210, 30, 30];
-/// Ego car cabin.
+/// NPC car bodies, by NPC index (none red, so the ego stays the only red car).
+pub const NPC_BODY: [Rgb; 4] = [
+    [235, 190, 30],
+    [60, 140, 235],
+    [30, 165, 150],
+    [160, 90, 210],
+];
+/// Ego car cabin (NPC cabins too).
 pub const EGO_CABIN: Rgb = [40, 40, 75];
 /// Tyres.
 pub const TYRE: Rgb = [25, 25, 25];
@@ -79,36 +88,6 @@ pub struct Scene {
 /// Segments per culling chunk.
 const CHUNK_SEGMENTS: usize = 6;
 
-/// Left and right edge points at centreline point `i`, offset `a` and `b` from the
-/// centreline (mitred between the neighbouring segments).
-fn edge(track: &Track, i: usize, off: f32) -> [f32; 2] {
-    let pts = track.points();
-    let n = pts.len();
-    let dir = |k: usize| {
-        let (a, b) = (pts[k % n], pts[(k + 1) % n]);
-        let l = (b[0] - a[0]).hypot(b[1] - a[1]).max(1e-6);
-        [(b[0] - a[0]) / l, (b[1] - a[1]) / l]
-    };
-    let nseg = track.segments();
-    let d = if track.closed() {
-        let (d0, d1) = (dir((i + n - 1) % n), dir(i % n));
-        let m = [d0[0] + d1[0], d0[1] + d1[1]];
-        let l = m[0].hypot(m[1]).max(1e-6);
-        [m[0] / l, m[1] / l]
-    } else if i == 0 {
-        dir(0)
-    } else if i >= nseg {
-        dir(nseg - 1)
-    } else {
-        let (d0, d1) = (dir(i - 1), dir(i));
-        let m = [d0[0] + d1[0], d0[1] + d1[1]];
-        let l = m[0].hypot(m[1]).max(1e-6);
-        [m[0] / l, m[1] / l]
-    };
-    let p = pts[i % n];
-    [p[0] - d[1] * off, p[1] + d[0] * off]
-}
-
 fn quad(out: &mut Vec<Tri>, a: [f32; 2], b: [f32; 2], c: [f32; 2], d: [f32; 2], color: Rgb) {
     // a, b on one end (left, right), c, d on the other (left, right).
     let w = |p: [f32; 2]| map_to_world(p, 0.0);
@@ -123,13 +102,30 @@ fn quad(out: &mut Vec<Tri>, a: [f32; 2], b: [f32; 2], c: [f32; 2], d: [f32; 2], 
 }
 
 impl RoadMesh {
-    /// Build the road mesh of `track`: asphalt, kerbs on circuits, edge lines on roads,
-    /// dashed lane dividers, and a start line.
+    /// Build the road mesh of every road of the map `track`: asphalt, kerbs on circuits,
+    /// edge lines on roads, dashed lane dividers, a solid yellow line between the two
+    /// directions of a two-way road, and a start line on the route. Edge lines and
+    /// markings are left out where a road crosses another (the junction stays clear).
     pub fn build(track: &Track) -> RoadMesh {
-        let nseg = track.segments();
-        let hw = track.half_width();
-        let mut tris = Vec::with_capacity(nseg * 12);
-        let mut chunks = Vec::with_capacity(nseg / CHUNK_SEGMENTS + 1);
+        let mut mesh = RoadMesh::default();
+        for k in 0..track.road_count() {
+            let road = track.road(k).expect("k < road_count");
+            mesh.build_road(track, k, road);
+        }
+        mesh
+    }
+
+    fn build_road(&mut self, map: &Track, k: usize, road: &Track) {
+        let nseg = road.segments();
+        let hw = road.half_width();
+        let tris = &mut self.tris;
+        tris.reserve(nseg * 12);
+        let e = |i: usize, off: f32| road.edge_point(i, off);
+        // Markings of segment `i` are drawn unless its middle is inside another road.
+        let clear = |i: usize, off: f32| {
+            let (a, b) = (e(i, off), e(i + 1, off));
+            !map.inside_other_road(k, [0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1])])
+        };
         let mut start = 0;
         while start < nseg {
             let end = (start + CHUNK_SEGMENTS).min(nseg);
@@ -137,66 +133,84 @@ impl RoadMesh {
             for i in start..end {
                 let shade = ASPHALT[(i / 2) % 2];
                 quad(
-                    &mut tris,
-                    edge(track, i, hw),
-                    edge(track, i, -hw),
-                    edge(track, i + 1, hw),
-                    edge(track, i + 1, -hw),
+                    tris,
+                    e(i, hw),
+                    e(i, -hw),
+                    e(i + 1, hw),
+                    e(i + 1, -hw),
                     shade,
                 );
             }
             let m0 = tris.len();
             for i in start..end {
-                if track.closed() {
+                if road.closed() {
                     let kc = KERB[i % 2];
                     quad(
-                        &mut tris,
-                        edge(track, i, hw + 0.8),
-                        edge(track, i, hw),
-                        edge(track, i + 1, hw + 0.8),
-                        edge(track, i + 1, hw),
+                        tris,
+                        e(i, hw + 0.8),
+                        e(i, hw),
+                        e(i + 1, hw + 0.8),
+                        e(i + 1, hw),
                         kc,
                     );
                     quad(
-                        &mut tris,
-                        edge(track, i, -hw),
-                        edge(track, i, -hw - 0.8),
-                        edge(track, i + 1, -hw),
-                        edge(track, i + 1, -hw - 0.8),
+                        tris,
+                        e(i, -hw),
+                        e(i, -hw - 0.8),
+                        e(i + 1, -hw),
+                        e(i + 1, -hw - 0.8),
                         kc,
                     );
                 } else {
                     for side in [hw - 0.3, -hw + 0.3] {
-                        quad(
-                            &mut tris,
-                            edge(track, i, side + 0.12),
-                            edge(track, i, side - 0.12),
-                            edge(track, i + 1, side + 0.12),
-                            edge(track, i + 1, side - 0.12),
-                            LINE,
-                        );
+                        if clear(i, side) {
+                            quad(
+                                tris,
+                                e(i, side + 0.12),
+                                e(i, side - 0.12),
+                                e(i + 1, side + 0.12),
+                                e(i + 1, side - 0.12),
+                                LINE,
+                            );
+                        }
                     }
+                }
+                let divider = road.divider_offset();
+                if let Some(off) = divider
+                    && clear(i, off)
+                {
+                    quad(
+                        tris,
+                        e(i, off + 0.15),
+                        e(i, off - 0.15),
+                        e(i + 1, off + 0.15),
+                        e(i + 1, off - 0.15),
+                        CENTRE_LINE,
+                    );
                 }
                 // Dashed dividers between lanes: 2 segments on, 2 off.
                 if (i / 2) % 2 == 0 {
-                    for k in 1..track.lanes() {
-                        let off = -hw + track.lane_width() * k as f32;
+                    for l in 1..road.lanes() {
+                        let off = -hw + road.lane_width() * l as f32;
+                        if divider.is_some_and(|d| (d - off).abs() < 1e-3) || !clear(i, off) {
+                            continue;
+                        }
                         quad(
-                            &mut tris,
-                            edge(track, i, off + 0.15),
-                            edge(track, i, off - 0.15),
-                            edge(track, i + 1, off + 0.15),
-                            edge(track, i + 1, off - 0.15),
+                            tris,
+                            e(i, off + 0.15),
+                            e(i, off - 0.15),
+                            e(i + 1, off + 0.15),
+                            e(i + 1, off - 0.15),
                             LINE,
                         );
                     }
                 }
-                if i == 0 {
+                if i == 0 && k == 0 {
                     // Start line, 1 m deep across the road.
-                    let (a, b) = (edge(track, 0, hw), edge(track, 0, -hw));
-                    let (p1, _) = track.pose_at(1.0, hw);
-                    let (p2, _) = track.pose_at(1.0, -hw);
-                    quad(&mut tris, a, b, p1, p2, LINE);
+                    let (a, b) = (e(0, hw), e(0, -hw));
+                    let (p1, _) = road.pose_at(1.0, hw);
+                    let (p2, _) = road.pose_at(1.0, -hw);
+                    quad(tris, a, b, p1, p2, LINE);
                 }
             }
             let m1 = tris.len();
@@ -215,7 +229,7 @@ impl RoadMesh {
                         .max((v[0] - c[0]).powi(2) + (v[1] - c[1]).powi(2) + (v[2] - c[2]).powi(2));
                 }
             }
-            chunks.push(Chunk {
+            self.chunks.push(Chunk {
                 surface: (s0, m0),
                 markings: (m0, m1),
                 center: c,
@@ -223,7 +237,6 @@ impl RoadMesh {
             });
             start = end;
         }
-        RoadMesh { tris, chunks }
     }
 }
 
@@ -278,6 +291,28 @@ impl Scene {
                 offset: [x, y, zz],
                 half_extents: [r, r, 0.12],
                 color: TYRE,
+            });
+        }
+        for (i, n) in world.npc_bodies().iter().enumerate() {
+            if !n.active {
+                continue;
+            }
+            let he = n.half_extents;
+            // Lower body, then a darker cabin on top (wheels are not drawn for NPCs: at 84x84
+            // they are a pixel or two and would double the boxes to raster).
+            let body_h = 0.6 * he[1];
+            self.boxes.push(SceneBox {
+                pose: n.pose,
+                offset: [0.0, -he[1] + body_h, 0.0],
+                half_extents: [he[0], body_h, he[2]],
+                color: NPC_BODY[i % NPC_BODY.len()],
+            });
+            let cabin_h = he[1] - body_h;
+            self.boxes.push(SceneBox {
+                pose: n.pose,
+                offset: [-0.2 * he[0], he[1] - cabin_h, 0.0],
+                half_extents: [0.55 * he[0], cabin_h, 0.85 * he[2]],
+                color: EGO_CABIN,
             });
         }
         for o in world.obstacles() {

@@ -80,7 +80,11 @@ pub struct ObstacleDef {
 }
 
 /// A track as data: either an explicit centreline (`points`) or `segments` from `start`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A map may hold several roads: this one is road 0, the route the ego drives and the
+/// reference for progress; `cross_roads` adds roads 1, 2, ... (e.g. the crossing road of an
+/// intersection), on which NPCs can drive. The paved area is the union of all roads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TrackDef {
     /// Name, e.g. `"s_bend"`.
@@ -104,6 +108,15 @@ pub struct TrackDef {
     /// Obstacles on the road.
     #[serde(default)]
     pub obstacles: Vec<ObstacleDef>,
+    /// How many of the `lanes` (the leftmost ones) carry traffic against the direction of
+    /// travel (0 = one-way). Must leave at least one forward lane. A solid yellow line is
+    /// painted between the two directions.
+    #[serde(default)]
+    pub oncoming_lanes: u32,
+    /// Further roads in the same map coordinates (road `k + 1` is `cross_roads[k]`): open
+    /// roads with their own lanes and obstacles, and no cross roads of their own.
+    #[serde(default)]
+    pub cross_roads: Vec<TrackDef>,
 }
 
 /// Where a point lies relative to the centreline.
@@ -139,6 +152,56 @@ pub struct Track {
     seg_len: Vec<f32>,
     length: f32,
     obstacles: Vec<ObstacleDef>,
+    oncoming_lanes: u32,
+    /// Roads 1.. of the map.
+    cross: Vec<Track>,
+    /// Road edges of the whole map, for ray distances (empty on cross roads).
+    edges: EdgeSet,
+}
+
+/// Paved-edge pieces of a map (all roads, minus the pieces inside another road), grouped
+/// in runs with a bounding circle so a ray only tests the runs within its range.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EdgeSet {
+    /// Edge segments `[ax, ay, bx, by]`, map coordinates.
+    segs: Vec<[f32; 4]>,
+    /// Runs of `segs`: `(start, end, centre, radius)`.
+    runs: Vec<(usize, usize, [f32; 2], f32)>,
+}
+
+/// Edge segments per culling run of an [`EdgeSet`].
+const EDGE_RUN: usize = 8;
+
+/// Distance along the ray `o + t d` (`d` unit) to the segment `seg`, if it is hit.
+fn ray_segment(o: [f32; 2], d: [f32; 2], seg: &[f32; 4]) -> Option<f32> {
+    let e = [seg[2] - seg[0], seg[3] - seg[1]];
+    let denom = d[0] * e[1] - d[1] * e[0];
+    if denom.abs() < 1e-9 {
+        return None;
+    }
+    let w = [seg[0] - o[0], seg[1] - o[1]];
+    let t = (w[0] * e[1] - w[1] * e[0]) / denom;
+    let u = (w[0] * d[1] - w[1] * d[0]) / denom;
+    (t >= 0.0 && (0.0..=1.0).contains(&u)).then_some(t)
+}
+
+impl EdgeSet {
+    /// Distance from `o` along unit direction `d` to the nearest edge, capped at `max`.
+    pub fn ray(&self, o: [f32; 2], d: [f32; 2], max: f32) -> f32 {
+        let mut best = max;
+        for &(a, b, c, r) in &self.runs {
+            let dist = (c[0] - o[0]).hypot(c[1] - o[1]);
+            if dist - r > best {
+                continue;
+            }
+            for seg in &self.segs[a..b] {
+                if let Some(t) = ray_segment(o, d, seg) {
+                    best = best.min(t);
+                }
+            }
+        }
+        best
+    }
 }
 
 fn bad(name: &str, msg: impl std::fmt::Display) -> SimError {
@@ -255,6 +318,15 @@ impl Track {
         if def.lanes == 0 || def.lanes > 8 {
             return Err(bad(name, format!("lanes must be 1..=8, got {}", def.lanes)));
         }
+        if def.oncoming_lanes >= def.lanes {
+            return Err(bad(
+                name,
+                format!(
+                    "oncoming_lanes must leave a forward lane (0..{}), got {}",
+                    def.lanes, def.oncoming_lanes
+                ),
+            ));
+        }
         if !(def.lane_width.is_finite() && def.lane_width >= 1.0 && def.lane_width <= 20.0) {
             return Err(bad(
                 name,
@@ -322,7 +394,23 @@ impl Track {
                 acc += l;
             }
         }
-        let track = Track {
+        let mut cross = Vec::with_capacity(def.cross_roads.len());
+        for (k, c) in def.cross_roads.iter().enumerate() {
+            if !c.cross_roads.is_empty() {
+                return Err(bad(
+                    name,
+                    format!("cross road {k} (`{}`) has cross roads of its own", c.name),
+                ));
+            }
+            if c.closed {
+                return Err(bad(
+                    name,
+                    format!("cross road {k} (`{}`) must be open", c.name),
+                ));
+            }
+            cross.push(Track::from_def(c).map_err(|e| bad(name, format!("cross road {k}: {e}")))?);
+        }
+        let mut track = Track {
             name: name.clone(),
             closed: def.closed,
             lanes: def.lanes,
@@ -333,7 +421,11 @@ impl Track {
             seg_len,
             length: acc,
             obstacles: def.obstacles.clone(),
+            oncoming_lanes: def.oncoming_lanes,
+            cross,
+            edges: EdgeSet::default(),
         };
+        track.edges = track.build_edges();
         for (i, o) in def.obstacles.iter().enumerate() {
             if !(o.s.is_finite() && o.offset.is_finite() && o.heading_deg.is_finite()) {
                 return Err(bad(name, format!("obstacle {i} has a non-finite value")));
@@ -393,6 +485,130 @@ impl Track {
     /// Obstacles placed on this track.
     pub fn obstacles(&self) -> &[ObstacleDef] {
         &self.obstacles
+    }
+    /// Number of leftmost lanes that run against the direction of travel.
+    pub fn oncoming_lanes(&self) -> u32 {
+        self.oncoming_lanes
+    }
+    /// Lanes that run in the direction of travel (lanes `0..forward_lanes()`).
+    pub fn forward_lanes(&self) -> u32 {
+        self.lanes - self.oncoming_lanes
+    }
+    /// Lateral offset of the line between forward and oncoming lanes, if there are both.
+    pub fn divider_offset(&self) -> Option<f32> {
+        (self.oncoming_lanes > 0)
+            .then(|| -self.half_width() + self.lane_width * self.forward_lanes() as f32)
+    }
+    /// Travel direction at lateral offset `d`: `1.0` along increasing arc length, `-1.0` in
+    /// the oncoming lanes.
+    pub fn direction_at(&self, d: f32) -> f32 {
+        match self.divider_offset() {
+            Some(div) if d > div => -1.0,
+            _ => 1.0,
+        }
+    }
+    /// The other roads of the map (road `k + 1` is `cross_roads()[k]`).
+    pub fn cross_roads(&self) -> &[Track] {
+        &self.cross
+    }
+    /// Number of roads in the map (this one plus its cross roads).
+    pub fn road_count(&self) -> usize {
+        1 + self.cross.len()
+    }
+    /// Road `i` of the map: 0 is this road (the route), `k + 1` is cross road `k`.
+    pub fn road(&self, i: usize) -> Option<&Track> {
+        if i == 0 {
+            Some(self)
+        } else {
+            self.cross.get(i - 1)
+        }
+    }
+    /// Paved edges of the whole map, for ray distances.
+    pub fn edges(&self) -> &EdgeSet {
+        &self.edges
+    }
+
+    /// True when map point `p`, whose offset from this road's centreline is `lateral` (from
+    /// [`Track::project`]), is on the paved area of any road of the map.
+    pub fn on_paved(&self, p: [f32; 2], lateral: f32) -> bool {
+        lateral.abs() <= self.half_width()
+            || self
+                .cross
+                .iter()
+                .any(|r| r.project(p, None).lateral.abs() <= r.half_width())
+    }
+
+    /// The edge point at centreline point `i`, `off` metres to the left, mitred between the
+    /// neighbouring segments (the road mesh and the ray edges share it).
+    pub fn edge_point(&self, i: usize, off: f32) -> [f32; 2] {
+        let pts = &self.pts;
+        let n = pts.len();
+        let dir = |k: usize| self.dir[k.min(self.dir.len() - 1)];
+        let nseg = self.dir.len();
+        let d = if self.closed || (i > 0 && i < nseg) {
+            let (d0, d1) = (dir((i + n - 1) % n), dir(i % n));
+            let m = [d0[0] + d1[0], d0[1] + d1[1]];
+            let l = m[0].hypot(m[1]).max(1e-6);
+            [m[0] / l, m[1] / l]
+        } else if i == 0 {
+            dir(0)
+        } else {
+            dir(nseg - 1)
+        };
+        let p = pts[i % n];
+        [p[0] - d[1] * off, p[1] + d[0] * off]
+    }
+
+    /// True when `p` lies strictly inside the paved area of a road of the map other than
+    /// road `except` (used to leave edges and markings out of junctions).
+    pub fn inside_other_road(&self, except: usize, p: [f32; 2]) -> bool {
+        (0..self.road_count()).any(|k| {
+            k != except
+                && self.road(k).is_some_and(|r| {
+                    let pr = r.project(p, None);
+                    pr.lateral.abs() < r.half_width() - 1e-3 && r.along_overrun(p, &pr) <= 1e-3
+                })
+        })
+    }
+
+    /// How far beyond the ends of an open road `p` lies (0 within them).
+    fn along_overrun(&self, p: [f32; 2], pr: &Projection) -> f32 {
+        if self.closed {
+            return 0.0;
+        }
+        let (q, h) = self.pose_at(pr.s, 0.0);
+        let along = (p[0] - q[0]) * h.cos() + (p[1] - q[1]) * h.sin();
+        if pr.s <= 1e-3 {
+            (-along).max(0.0)
+        } else if pr.s >= self.length - 1e-3 {
+            along.max(0.0)
+        } else {
+            0.0
+        }
+    }
+
+    fn build_edges(&self) -> EdgeSet {
+        let mut segs = Vec::new();
+        let mut runs = Vec::new();
+        for k in 0..self.road_count() {
+            let r = self.road(k).expect("k < road_count");
+            let hw = r.half_width();
+            for side in [hw, -hw] {
+                let mut run_start = segs.len();
+                for i in 0..r.segments() {
+                    let (a, b) = (r.edge_point(i, side), r.edge_point(i + 1, side));
+                    let mid = [0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1])];
+                    if !self.inside_other_road(k, mid) {
+                        segs.push([a[0], a[1], b[0], b[1]]);
+                    }
+                    if segs.len() - run_start >= EDGE_RUN || i + 1 == r.segments() {
+                        push_run(&segs, run_start, &mut runs);
+                        run_start = segs.len();
+                    }
+                }
+            }
+        }
+        EdgeSet { segs, runs }
     }
 
     /// Normalise an arc length: wrapped for circuits, clamped for open roads.
@@ -502,6 +718,22 @@ impl Track {
             d
         }
     }
+}
+
+fn push_run(segs: &[[f32; 4]], start: usize, runs: &mut Vec<(usize, usize, [f32; 2], f32)>) {
+    let end = segs.len();
+    if end == start {
+        return;
+    }
+    let n = 2.0 * (end - start) as f32;
+    let c = segs[start..end].iter().fold([0.0f32; 2], |c, s| {
+        [c[0] + (s[0] + s[2]) / n, c[1] + (s[1] + s[3]) / n]
+    });
+    let r = segs[start..end].iter().fold(0.0f32, |r, s| {
+        r.max((s[0] - c[0]).hypot(s[1] - c[1]))
+            .max((s[2] - c[0]).hypot(s[3] - c[1]))
+    });
+    runs.push((start, end, c, r));
 }
 
 fn wrap_half(d: f32, l: f32) -> f32 {
@@ -665,8 +897,7 @@ pub fn procedural(params: &ProceduralParams, rng: &mut EnvRng) -> Result<Track> 
             lane_width: params.lane_width,
             start: [0.0; 3],
             points: raw,
-            segments: Vec::new(),
-            obstacles: Vec::new(),
+            ..TrackDef::default()
         };
         let track = Track::from_def(&def)?;
         if circuit_ok(&track, params.min_turn_radius) || attempt == 199 {
@@ -677,7 +908,7 @@ pub fn procedural(params: &ProceduralParams, rng: &mut EnvRng) -> Result<Track> 
 }
 
 /// Names of the built-in map layouts (files in `assets/tracks/`, compiled in).
-pub const MAP_NAMES: &[&str] = &["straight", "curve", "s_bend"];
+pub const MAP_NAMES: &[&str] = &["straight", "curve", "s_bend", "intersection", "two_way"];
 
 /// The built-in layout `name`, parsed from the TOML compiled in from `assets/tracks/`.
 pub fn builtin_map(name: &str) -> Result<TrackDef> {
@@ -685,6 +916,8 @@ pub fn builtin_map(name: &str) -> Result<TrackDef> {
         "straight" => include_str!("../../../assets/tracks/straight.toml"),
         "curve" => include_str!("../../../assets/tracks/curve.toml"),
         "s_bend" => include_str!("../../../assets/tracks/s_bend.toml"),
+        "intersection" => include_str!("../../../assets/tracks/intersection.toml"),
+        "two_way" => include_str!("../../../assets/tracks/two_way.toml"),
         other => {
             return Err(SimError::Invalid(format!(
                 "unknown map `{other}`; built-in maps: {}",
@@ -715,7 +948,7 @@ mod tests {
             start: [0.0, 0.0, 0.0],
             points: vec![],
             segments: vec![Segment::Straight { length: len }],
-            obstacles: vec![],
+            ..TrackDef::default()
         }
     }
 

@@ -2,7 +2,9 @@
 //! car on rapier's `DynamicRayCastVehicleController`, and obstacles as fixed colliders.
 //!
 //! The road itself is painted on the flat ground (no road colliders): the tyres ray-cast the
-//! ground, and "off road" is decided from the track geometry. Everything lives in the `World`
+//! ground, and "off road" is decided from the track geometry. NPC cars are kinematic bodies
+//! whose poses the traffic model sets every step (see [`super::traffic`]); the ego's chassis
+//! collides with them, and its wheels ray-cast fixed colliders only. Everything lives in the `World`
 //! value, and bodies are always inserted in the same order, so a world rebuilt from the same
 //! track and config steps bit for bit the same.
 
@@ -16,6 +18,8 @@ use rapier3d::prelude::*;
 pub const PHYSICS_HZ: f32 = 60.0;
 /// Physics time step, seconds.
 pub const DT: f32 = 1.0 / PHYSICS_HZ;
+/// Height of an NPC box's underside above the ground, metres.
+const NPC_CLEARANCE: f32 = 0.15;
 /// Speeds above this (m/s) mean the simulation blew up.
 pub const ABSURD_SPEED: f32 = 150.0;
 /// Positions further than this from the origin (m) mean the simulation blew up.
@@ -23,8 +27,33 @@ pub const ABSURD_DISTANCE: f32 = 50_000.0;
 
 const TAG_GROUND: u128 = 0;
 const TAG_OBSTACLE: u128 = 1;
-/// User-data tag of NPC cars (used by the traffic module later).
+/// User-data tag of car colliders (the ego and NPCs).
 pub const TAG_CAR: u128 = 2;
+
+/// What the ego touched on a step; vehicle and static collisions are scored differently
+/// by scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CollisionKind {
+    /// No contact.
+    #[default]
+    None,
+    /// An NPC car.
+    Vehicle,
+    /// A static obstacle (cone, barrier, parked car).
+    Static,
+}
+
+/// An NPC car's kinematic body, posed by the traffic model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NpcBody {
+    /// Pose of the box centre.
+    pub pose: BodyPose,
+    /// Half extents `(length, height, width) / 2` of the collider and drawn box.
+    pub half_extents: [f32; 3],
+    /// False once the car has left the map (drawn and collided no more).
+    pub active: bool,
+    body: RigidBodyHandle,
+}
 
 /// Driver inputs for one physics step.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -62,7 +91,15 @@ pub struct Obstacle {
     pub kind: ObstacleKind,
     pub pose: BodyPose,
     pub half_extents: [f32; 3],
-    collider: ColliderHandle,
+    /// Map position of the centre.
+    pub map_position: [f32; 2],
+    /// Map heading of the box's long axis, radians.
+    pub map_heading: f32,
+    /// Road the obstacle was placed on (0 = the route).
+    pub road: usize,
+    /// Arc length and lateral offset on that road.
+    pub s: f32,
+    pub offset: f32,
 }
 
 /// The physics world of one env.
@@ -72,10 +109,11 @@ pub struct World {
     chassis: RigidBodyHandle,
     chassis_collider: ColliderHandle,
     obstacles: Vec<Obstacle>,
+    npcs: Vec<NpcBody>,
     cfg: VehicleConfig,
     /// Current steering angle of the front wheels, radians.
     steer_angle: f32,
-    collided: bool,
+    collision: CollisionKind,
 }
 
 fn yaw_quat(heading: f32) -> [f32; 4] {
@@ -92,9 +130,9 @@ impl World {
         pw.integration_parameters.dt = DT;
 
         // Ground: a large flat box whose top is y = 0, big enough for any track.
-        let extent = track
-            .points()
-            .iter()
+        let extent = (0..track.road_count())
+            .filter_map(|k| track.road(k))
+            .flat_map(|r| r.points().iter())
             .fold(0.0f32, |m, p| m.max(p[0].abs()).max(p[1].abs()))
             + 500.0;
         pw.insert_collider(
@@ -105,29 +143,35 @@ impl World {
             None,
         );
 
-        // Obstacles, in track order.
-        let mut obstacles = Vec::with_capacity(track.obstacles().len());
-        for o in track.obstacles() {
-            let (p, h) = track.pose_at(o.s, o.offset);
-            let yaw = h + o.heading_deg.to_radians();
-            let he = o.kind.half_extents();
-            let w = map_to_world(p, he[1]);
-            let collider = pw.insert_collider(
-                ColliderBuilder::cuboid(he[0], he[1], he[2])
-                    .translation(Vector::new(w[0], w[1], w[2]))
-                    .rotation(Vector::new(0.0, yaw, 0.0))
-                    .user_data(TAG_OBSTACLE),
-                None,
-            );
-            obstacles.push(Obstacle {
-                kind: o.kind,
-                pose: BodyPose {
-                    position: w,
-                    rotation: yaw_quat(yaw),
-                },
-                half_extents: he,
-                collider,
-            });
+        // Obstacles, road by road in track order.
+        let mut obstacles = Vec::new();
+        for (k, road) in (0..track.road_count()).filter_map(|k| Some((k, track.road(k)?))) {
+            for o in road.obstacles() {
+                let (p, h) = road.pose_at(o.s, o.offset);
+                let yaw = h + o.heading_deg.to_radians();
+                let he = o.kind.half_extents();
+                let w = map_to_world(p, he[1]);
+                pw.insert_collider(
+                    ColliderBuilder::cuboid(he[0], he[1], he[2])
+                        .translation(Vector::new(w[0], w[1], w[2]))
+                        .rotation(Vector::new(0.0, yaw, 0.0))
+                        .user_data(TAG_OBSTACLE),
+                    None,
+                );
+                obstacles.push(Obstacle {
+                    kind: o.kind,
+                    pose: BodyPose {
+                        position: w,
+                        rotation: yaw_quat(yaw),
+                    },
+                    half_extents: he,
+                    map_position: p,
+                    map_heading: wrap_angle(yaw),
+                    road: k,
+                    s: o.s,
+                    offset: o.offset,
+                });
+            }
         }
 
         // The ego chassis: body origin at the centre of mass, the box raised above it so the
@@ -184,10 +228,80 @@ impl World {
             chassis,
             chassis_collider,
             obstacles,
+            npcs: Vec::new(),
             cfg: *cfg,
             steer_angle: 0.0,
-            collided: false,
+            collision: CollisionKind::None,
         })
+    }
+
+    /// Add an NPC car: a kinematic box at map point `p`, map heading `heading`, returning
+    /// its index in [`World::npc_bodies`].
+    pub fn add_npc(&mut self, p: [f32; 2], heading: f32, half_extents: [f32; 3]) -> usize {
+        let w = map_to_world(p, NPC_CLEARANCE + half_extents[1]);
+        let body = self.pw.insert_body(
+            RigidBodyBuilder::kinematic_position_based()
+                .translation(Vector::new(w[0], w[1], w[2]))
+                .rotation(Vector::new(0.0, heading, 0.0)),
+        );
+        let [hx, hy, hz] = half_extents;
+        self.pw.insert_collider(
+            ColliderBuilder::cuboid(hx, hy, hz)
+                .friction(0.3)
+                .user_data(TAG_CAR),
+            Some(body),
+        );
+        self.npcs.push(NpcBody {
+            pose: BodyPose {
+                position: w,
+                rotation: yaw_quat(heading),
+            },
+            half_extents,
+            active: true,
+            body,
+        });
+        self.npcs.len() - 1
+    }
+
+    /// Move NPC `i` to map point `p` with map heading `heading` by the end of the next
+    /// physics step (rapier gives it the velocity that gets it there, so contacts with the
+    /// ego are resolved with the right relative motion).
+    pub fn set_npc_pose(&mut self, i: usize, p: [f32; 2], heading: f32) {
+        let Some(n) = self.npcs.get_mut(i) else {
+            return;
+        };
+        let w = map_to_world(p, NPC_CLEARANCE + n.half_extents[1]);
+        let q = yaw_quat(heading);
+        n.pose = BodyPose {
+            position: w,
+            rotation: q,
+        };
+        if let Some(b) = self.pw.bodies.get_mut(n.body) {
+            b.set_next_kinematic_position(Pose::from_parts(
+                Vector::new(w[0], w[1], w[2]),
+                Rotation::from_xyzw(q[0], q[1], q[2], q[3]),
+            ));
+        }
+    }
+
+    /// Take NPC `i` off the map (it left the road's end): parked far below the ground,
+    /// where nothing touches it.
+    pub fn retire_npc(&mut self, i: usize) {
+        let Some(n) = self.npcs.get_mut(i) else {
+            return;
+        };
+        n.active = false;
+        let mut p = n.pose.position;
+        p[1] = -100.0;
+        n.pose.position = p;
+        if let Some(b) = self.pw.bodies.get_mut(n.body) {
+            b.set_next_kinematic_translation(Vector::new(p[0], p[1], p[2]));
+        }
+    }
+
+    /// The NPC bodies, in spawn order.
+    pub fn npc_bodies(&self) -> &[NpcBody] {
+        &self.npcs
     }
 
     /// Advance one 60 Hz physics step with `controls`. Returns an error kind when the
@@ -236,7 +350,7 @@ impl World {
             pw.narrow_phase.query_dispatcher(),
             &mut pw.bodies,
             &mut pw.colliders,
-            QueryFilter::exclude_dynamic().exclude_rigid_body(self.chassis),
+            QueryFilter::only_fixed(),
         );
         self.vehicle.update_vehicle(DT, queries);
         pw.step();
@@ -255,7 +369,7 @@ impl World {
             return Err(Blowup::Absurd);
         }
 
-        self.collided = false;
+        self.collision = CollisionKind::None;
         for pair in pw.narrow_phase.contact_pairs_with(self.chassis_collider) {
             if !pair.has_any_active_contact() {
                 continue;
@@ -265,10 +379,14 @@ impl World {
             } else {
                 pair.collider1
             };
-            if let Some(c) = pw.colliders.get(other)
-                && (c.user_data == TAG_OBSTACLE || c.user_data == TAG_CAR)
-            {
-                self.collided = true;
+            let kind = match pw.colliders.get(other).map(|c| c.user_data) {
+                Some(TAG_CAR) => CollisionKind::Vehicle,
+                Some(TAG_OBSTACLE) => CollisionKind::Static,
+                _ => continue,
+            };
+            // A vehicle contact outranks a static one on the same step.
+            if self.collision != CollisionKind::Vehicle {
+                self.collision = kind;
             }
         }
         Ok(())
@@ -276,7 +394,12 @@ impl World {
 
     /// The chassis touched an obstacle or another car during the last step.
     pub fn collided(&self) -> bool {
-        self.collided
+        self.collision != CollisionKind::None
+    }
+
+    /// What the chassis touched during the last step.
+    pub fn collision(&self) -> CollisionKind {
+        self.collision
     }
 
     /// Speed along the car's forward axis, m/s (negative when rolling backwards).
@@ -369,7 +492,7 @@ mod tests {
             start: [0.0; 3],
             points: vec![],
             segments: vec![Segment::Straight { length: 400.0 }],
-            obstacles: vec![],
+            ..TrackDef::default()
         };
         let track = Track::from_def(&def).unwrap();
         let world = World::new(&track, &VehicleConfig::default(), [10.0, 0.0], 0.0).unwrap();
@@ -454,6 +577,7 @@ mod tests {
                 offset: 0.0,
                 heading_deg: 90.0,
             }],
+            ..TrackDef::default()
         };
         let track = Track::from_def(&def).unwrap();
         let mut w = World::new(&track, &VehicleConfig::default(), [10.0, 0.0], 0.0).unwrap();

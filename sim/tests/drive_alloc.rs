@@ -4,7 +4,8 @@
 //! rapier's `PhysicsPipeline::step` itself makes a few small allocations per step (measured:
 //! about 2.5-4 per step for one body resting on the ground, 7 for our car world); that is
 //! inside the dependency. So the env test compares an env step with the bare physics steps of
-//! a twin world driven by the same controls: the difference must be exactly zero.
+//! a twin world driven by the same controls (and the same traffic model, with NPCs): the
+//! difference must be exactly zero. The traffic model is checked on its own as well.
 
 use sim::drive::env::{DRIVE_ID, DriveEnv, MAP_ID};
 use sim::drive::raster::{Camera, Rasterizer, View};
@@ -40,10 +41,7 @@ fn env_adds_no_allocation_to_physics(id: &'static str, cfg: &EnvConfig) {
     twin.reset(Some(1)).unwrap();
     for t in 0..200 {
         assert!(!env.step(Action::Discrete(action(t))).unwrap().done());
-        twin.world_mut_for_test()
-            .unwrap()
-            .step(controls(action(t)))
-            .unwrap();
+        twin.step_physics_for_test(controls(action(t)));
     }
     let before = allocations();
     for t in 200..500 {
@@ -53,10 +51,7 @@ fn env_adds_no_allocation_to_physics(id: &'static str, cfg: &EnvConfig) {
     let in_env = allocations() - before;
     let before = allocations();
     for t in 200..500 {
-        twin.world_mut_for_test()
-            .unwrap()
-            .step(controls(action(t)))
-            .unwrap();
+        twin.step_physics_for_test(controls(action(t)));
     }
     let in_physics = allocations() - before;
     assert_eq!(
@@ -81,6 +76,23 @@ fn map_steps_with_state_obs_add_no_allocation() {
     cfg.insert("obs".into(), "state".into());
     cfg.insert("map".into(), "s_bend".into());
     env_adds_no_allocation_to_physics(MAP_ID, &cfg);
+}
+
+#[test]
+fn steps_with_four_npcs_add_no_allocation_and_traffic_allocates_nothing() {
+    let mut cfg = EnvConfig::new();
+    cfg.insert("npcs".into(), 4.into());
+    env_adds_no_allocation_to_physics(DRIVE_ID, &cfg);
+    cfg.insert("obs".into(), "state".into());
+    env_adds_no_allocation_to_physics(DRIVE_ID, &cfg);
+    let mut env = DriveEnv::new(DRIVE_ID, &cfg).unwrap();
+    env.reset(Some(1)).unwrap();
+    env.step_traffic_for_test();
+    let before = allocations();
+    for _ in 0..300 {
+        env.step_traffic_for_test();
+    }
+    assert_eq!(allocations() - before, 0, "the traffic model");
 }
 
 #[test]

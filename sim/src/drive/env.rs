@@ -566,6 +566,11 @@ impl DriveEnv {
         self.ep.as_ref()?.traffic.state(id)
     }
 
+    /// The driving state of the last reset or step (as in its `info.drive`).
+    pub fn drive_info(&self) -> Option<DriveInfo> {
+        self.ep.as_ref().map(|e| e.last)
+    }
+
     /// The traffic of the current episode (all NPC states).
     pub fn traffic(&self) -> Option<&Traffic> {
         self.ep.as_ref().map(|e| &e.traffic)
@@ -574,6 +579,26 @@ impl DriveEnv {
     /// Ego position in lane coordinates of the route (`s`, offset from the centreline).
     pub fn ego_lane(&self) -> Option<EgoLane> {
         self.ep.as_ref().map(ego_lane)
+    }
+
+    /// One physics step of traffic and world only, without observation or reward (twin of
+    /// the env's inner loop for the allocation tests).
+    #[doc(hidden)]
+    pub fn step_physics_for_test(&mut self, controls: Controls) {
+        if let Some(ep) = self.ep.as_mut() {
+            if !ep.traffic.is_empty() {
+                step_traffic(ep);
+            }
+            ep.world.step(controls).ok();
+        }
+    }
+
+    /// Move the NPCs one physics step without stepping the world (allocation tests).
+    #[doc(hidden)]
+    pub fn step_traffic_for_test(&mut self) {
+        if let Some(ep) = self.ep.as_mut() {
+            step_traffic(ep);
+        }
     }
 
     fn decode(&self, action: Action<'_>) -> Result<Controls> {
@@ -832,16 +857,7 @@ impl Env for DriveEnv {
         for _ in 0..repeat {
             ran += 1;
             if !ep.traffic.is_empty() {
-                let (p, heading) = ep.world.car_map_pose();
-                let proj = ep.track.project(p, Some(ep.hint));
-                ep.hint = proj.index;
-                let ego = EgoLane {
-                    s: proj.s,
-                    d: proj.lateral,
-                    speed: ep.world.forward_speed() * wrap_angle(heading - proj.heading).cos(),
-                    ..ego_lane(ep)
-                };
-                ep.traffic.step(&ep.track, &mut ep.world, &ego, DT);
+                step_traffic(ep);
             }
             if let Err(b) = ep.world.step(controls) {
                 blowup = Some(b);
@@ -954,6 +970,20 @@ impl Env for DriveEnv {
             ActionMode::Continuous => None,
         }
     }
+}
+
+/// Move the NPCs one physics step, seeing the ego where it is now.
+fn step_traffic(ep: &mut Episode) {
+    let (p, heading) = ep.world.car_map_pose();
+    let proj = ep.track.project(p, Some(ep.hint));
+    ep.hint = proj.index;
+    let ego = EgoLane {
+        s: proj.s,
+        d: proj.lateral,
+        speed: ep.world.forward_speed() * wrap_angle(heading - proj.heading).cos(),
+        ..ego_lane(ep)
+    };
+    ep.traffic.step(&ep.track, &mut ep.world, &ego, DT);
 }
 
 /// The ego in lane coordinates of the route, from the last observation.

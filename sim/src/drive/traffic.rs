@@ -612,7 +612,7 @@ impl Traffic {
                 let (p, dp) = smooth(lc.elapsed / lc.duration);
                 st.d = lc.from + (lc.to - lc.from) * p;
                 n.d_rate = (lc.to - lc.from) * dp / lc.duration;
-                if lc.elapsed >= lc.duration {
+                if lc.elapsed >= lc.duration - 1e-4 {
                     st.d = lc.to;
                     n.d_rate = 0.0;
                     n.lane_change = None;

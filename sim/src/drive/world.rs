@@ -589,6 +589,9 @@ mod tests {
             })
             .unwrap();
             hit |= w.collided();
+            if w.collided() {
+                assert_eq!(w.collision(), CollisionKind::Static, "a barrier is static");
+            }
         }
         assert!(hit);
         assert!(w.car_map_pose().0[0] < 40.0, "the barrier stops the car");

@@ -11,6 +11,7 @@ pub mod error;
 pub mod policy;
 pub mod preprocess;
 pub mod registry;
+pub mod scenario;
 pub mod seeding;
 pub mod space;
 pub mod vec_env;

@@ -1,7 +1,9 @@
 //! Driving env cost: agent steps/s of `Drive-v0` with the default 84x84 RGB chase camera at
-//! `action_repeat` 1, the same without rendering (`obs = "state"`), and the cost of drawing
-//! one camera frame alone (chase, hood, top-down at 84x84, and the 256x256 `render()`).
-//! Also prints the heap held by one env instance after a reset, and the same costs measured
+//! `action_repeat` 1, the same with 4 NPC cars (`npcs = 4`), without rendering
+//! (`obs = "state"`, with its 9 rays), and the cost of drawing one camera frame alone (chase,
+//! hood, top-down at 84x84, and the 256x256 `render()`).
+//! Also prints the heap held per env instance (mean over 100 envs, with and without NPCs),
+//! and the same costs measured
 //! in thread CPU time (`drive_cpu:` lines), which stay meaningful when other processes load
 //! the machine.
 //!
@@ -42,7 +44,13 @@ static GLOBAL: Counting = Counting;
 fn options(pairs: &[(&str, &str)]) -> EnvConfig {
     pairs
         .iter()
-        .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))
+        .map(|(k, v)| {
+            let v = v
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .unwrap_or_else(|_| toml::Value::String(v.to_string()));
+            (k.to_string(), v)
+        })
         .collect()
 }
 
@@ -68,8 +76,14 @@ fn bench_steps(c: &mut Criterion, name: &str, cfg: &EnvConfig) {
 
 fn steps(c: &mut Criterion) {
     bench_steps(c, "chase_84_rgb", &EnvConfig::new());
+    bench_steps(c, "chase_84_rgb_4_npcs", &options(&[("npcs", "4")]));
     bench_steps(c, "chase_84_gray", &options(&[("obs", "gray")]));
     bench_steps(c, "state_no_camera", &options(&[("obs", "state")]));
+    bench_steps(
+        c,
+        "state_no_camera_4_npcs",
+        &options(&[("obs", "state"), ("npcs", "4")]),
+    );
 }
 
 fn raster(c: &mut Criterion) {
@@ -111,24 +125,39 @@ fn thread_cpu_ns() -> Option<u64> {
 
 /// Heap held by one env, and CPU-time costs that stay meaningful on a busy machine.
 fn memory_and_cpu_time(_: &mut Criterion) {
-    let before = LIVE.load(Ordering::Relaxed);
-    let mut env = DriveEnv::new(DRIVE_ID, &EnvConfig::new()).unwrap();
-    env.reset(Some(0)).unwrap();
-    for _ in 0..100 {
-        env.step(Action::Discrete(1)).unwrap();
+    for (name, cfg) in [
+        ("84x84 RGB", EnvConfig::new()),
+        ("84x84 RGB, 4 NPCs", options(&[("npcs", "4")])),
+    ] {
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut envs = Vec::with_capacity(100);
+        for i in 0..100u64 {
+            let mut env = DriveEnv::new(DRIVE_ID, &cfg).unwrap();
+            env.reset(Some(i)).unwrap();
+            for _ in 0..100 {
+                env.step(Action::Discrete(1)).unwrap();
+            }
+            envs.push(env);
+        }
+        let held = LIVE.load(Ordering::Relaxed) - before;
+        println!(
+            "drive_memory: Drive-v0 ({name}, after reset + 100 steps): {:.1} KiB of heap per env (mean of 100 envs)",
+            held as f64 / 1024.0 / 100.0
+        );
+        drop(envs);
     }
-    let held = LIVE.load(Ordering::Relaxed) - before;
-    println!(
-        "drive_memory: one Drive-v0 env (84x84 RGB, after reset + 100 steps) holds {:.1} KiB of heap",
-        held as f64 / 1024.0
-    );
     let Some(_) = thread_cpu_ns() else {
         println!("drive_cpu: /proc/thread-self/schedstat unavailable; CPU-time figures skipped");
         return;
     };
     for (name, cfg) in [
         ("chase_84_rgb", EnvConfig::new()),
+        ("chase_84_rgb_4_npcs", options(&[("npcs", "4")])),
         ("state_no_camera", options(&[("obs", "state")])),
+        (
+            "state_no_camera_4_npcs",
+            options(&[("obs", "state"), ("npcs", "4")]),
+        ),
     ] {
         let mut env = DriveEnv::new(DRIVE_ID, &cfg).unwrap();
         env.reset(Some(0)).unwrap();

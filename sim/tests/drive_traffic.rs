@@ -487,3 +487,30 @@ fn scripted_driver_stops_behind_a_stalled_car_and_follows_a_slow_one() {
     );
     assert!(min_gap > 4.0, "keeps its distance: {min_gap}");
 }
+
+/// The 50-seed figure with traffic for the docs: `cargo test --release -p sim --test
+/// drive_traffic -- --ignored --nocapture fifty`.
+#[test]
+#[ignore]
+fn fifty_seed_lap_survey_with_four_npcs() {
+    for actions in ["continuous", "discrete"] {
+        let mut laps = 0;
+        let mut reasons = std::collections::BTreeMap::new();
+        for seed in 0..50u64 {
+            let (reason, off) = scripted_episode(
+                DRIVE_ID,
+                &[
+                    ("obs", "state".into()),
+                    ("actions", actions.into()),
+                    ("npcs", 4.into()),
+                ],
+                seed,
+            );
+            laps += (reason == "lap_complete" && off == 0) as u32;
+            *reasons.entry(reason).or_insert(0) += 1;
+        }
+        println!(
+            "scripted driver, 4 NPCs, {actions} actions: {laps}/50 laps without leaving the road; end reasons {reasons:?}"
+        );
+    }
+}

@@ -228,6 +228,9 @@ pub struct DriveOptions {
     /// `render()` frame size for people (256 x 256, chase view).
     #[serde(default = "d_256")]
     pub render_size: usize,
+    /// Camera of `render()`: `"chase"` (default), `"hood"` or `"top_down"`.
+    #[serde(default)]
+    pub render_view: View,
     /// `"discrete"` (default, 9 actions) or `"continuous"`.
     #[serde(default)]
     pub actions: ActionMode,
@@ -275,6 +278,16 @@ pub struct DriveOptions {
     /// Angle the rays span, centred on the car's heading, degrees (180: -90..+90).
     #[serde(default = "d_ray_fov")]
     pub ray_fov_deg: f32,
+    /// Start arc length of the ego along the route, metres (`DriveMap-v0` 5, `Drive-v0` 0).
+    #[serde(default)]
+    pub start_s: Option<f32>,
+    /// Initial forward speed of the ego, m/s (0).
+    #[serde(default)]
+    pub start_speed: f32,
+    /// `DriveMap-v0` only: extra static obstacles placed on the map (same fields as a map
+    /// file's `[[obstacles]]`), e.g. a scenario's parked car.
+    #[serde(default)]
+    pub obstacles: Vec<track::ObstacleDef>,
 }
 
 impl DriveOptions {
@@ -293,6 +306,26 @@ impl DriveOptions {
             id,
             "lane",
             format!("only {MAP_ID} takes a start lane"),
+        )?;
+        ensure(
+            is_map || o.obstacles.is_empty(),
+            id,
+            "obstacles",
+            format!("only {MAP_ID} takes extra obstacles"),
+        )?;
+        if let Some(v) = o.start_s {
+            ensure(
+                v.is_finite() && v >= 0.0,
+                id,
+                "start_s",
+                format!("must be finite and >= 0, got {v}"),
+            )?;
+        }
+        ensure(
+            o.start_speed.is_finite() && (0.0..=60.0).contains(&o.start_speed),
+            id,
+            "start_speed",
+            format!("must be 0..=60 m/s, got {}", o.start_speed),
         )?;
         ensure(
             (0..=MAX_NPCS).contains(&o.npcs),
@@ -455,7 +488,13 @@ impl DriveEnv {
         let opts = DriveOptions::parse(id, cfg)?;
         let map = if id == MAP_ID {
             let name = opts.map.as_deref().unwrap_or("straight");
-            let t = Track::from_def(&track::builtin_map(name)?)?;
+            let mut def = track::builtin_map(name)?;
+            def.obstacles.extend(opts.obstacles.iter().copied());
+            let t = Track::from_def(&def).map_err(|e| SimError::BadOptionValue {
+                id: id.into(),
+                option: "obstacles".into(),
+                message: e.to_string(),
+            })?;
             if let Some(l) = opts.lane {
                 ensure(
                     l < t.forward_lanes(),
@@ -667,7 +706,9 @@ impl DriveEnv {
             speed: speed * heading_error.cos(),
             ..ego_lane(ep)
         };
-        let lead = ep.traffic.ego_leader(&ep.track, &ep.world, &ego);
+        let lead = ep
+            .traffic
+            .ego_leader(&ep.track, &ep.world, &ego, ep.ref_offset);
         ep.last = DriveInfo {
             speed,
             progress: ep.progress,
@@ -772,9 +813,18 @@ impl Env for DriveEnv {
     fn reset(&mut self, seed: Option<u64>) -> Result<(Obs<'_>, Info)> {
         let rng = reseed(&mut self.rng, seed, None);
         let (track, ref_offset, s0) = match &self.map {
-            Some(t) => (t.clone(), t.lane_offset(self.opts.lane.unwrap_or(0)), 5.0),
-            None => (track::procedural(&self.opts.procedural(), rng)?, 0.0, 0.0),
+            Some(t) => (
+                t.clone(),
+                t.lane_offset(self.opts.lane.unwrap_or(0)),
+                self.opts.start_s.unwrap_or(5.0),
+            ),
+            None => (
+                track::procedural(&self.opts.procedural(), rng)?,
+                0.0,
+                self.opts.start_s.unwrap_or(0.0),
+            ),
         };
+        let s0 = track.wrap_s(s0);
         // A small random start perturbation, so that episodes on a fixed map differ by seed
         // (as Gymnasium envs randomise their initial state).
         let jitter_offset: f32 = rng.random_range(-0.3..0.3);
@@ -789,6 +839,9 @@ impl Env for DriveEnv {
                     self.id
                 )));
             }
+        }
+        if self.opts.start_speed > 0.0 {
+            world.set_forward_speed(self.opts.start_speed);
         }
         let proj = track.project(world.car_map_pose().0, None);
         let mut traffic = Traffic::new();
@@ -952,7 +1005,7 @@ impl Env for DriveEnv {
         if let Some(ep) = self.ep.as_mut() {
             ep.scene.update(&ep.world);
             let (_, heading) = ep.world.car_map_pose();
-            let cam = Camera::follow(View::Chase, &ep.world.car_pose(), heading);
+            let cam = Camera::follow(self.opts.render_view, &ep.world.car_pose(), heading);
             self.view_raster.render(&ep.scene, &cam);
         }
         let n = self.opts.render_size;

@@ -38,7 +38,8 @@ pub struct DriveInfo {
     /// What it touched: an NPC car or a static obstacle (scenarios score them differently).
     pub collision_kind: CollisionKind,
     /// Bumper-to-bumper gap to the nearest NPC or obstacle ahead in the ego's path on the
-    /// route, metres (`f32::INFINITY` when there is none).
+    /// route (the band between its lateral position and its reference lane, widened by the
+    /// two half widths and 1 m), metres (`f32::INFINITY` when there is none).
     pub lead_gap: f32,
     /// Speed of that leader along the road, m/s (0 when there is none).
     pub lead_speed: f32,

@@ -15,8 +15,9 @@
 //!
 //! Car following: each NPC's leader is the nearest vehicle ahead on the same road (in its
 //! direction of travel) whose lateral position overlaps the NPC's path: the ego (road 0
-//! only), other NPCs, and static obstacles on the road. During a lane change the path spans
-//! both lanes. Vehicles on different roads do not see each other (scenarios script the
+//! only), other NPCs, and static obstacles on the road. Overlap means the lateral distance
+//! is below the two half widths plus a margin (0.3 m between NPCs, 1 m when the ego is one
+//! of the two, see [`EGO_LATERAL_MARGIN`]). During a lane change the path spans both lanes. Vehicles on different roads do not see each other (scenarios script the
 //! crossing traffic of an intersection). NPCs on an open road are retired when they pass its
 //! end; on a circuit they go round.
 //!
@@ -231,8 +232,13 @@ pub struct EgoLane {
 
 /// Half extents of an NPC car (same footprint as the ego, taller with its cabin).
 pub const NPC_HALF_EXTENTS: [f32; 3] = [2.1, 0.65, 0.9];
-/// Extra lateral clearance, metres, for two vehicles to count as in each other's path.
+/// Extra lateral clearance, metres, for two NPCs to count as in each other's path (they
+/// hold their lateral offset exactly).
 const LATERAL_MARGIN: f32 = 0.3;
+/// The same between the ego and anything else: the ego weaves (a discrete-action driver by
+/// up to a metre) and yaws, so its path is taken a metre wider on each side. Still clear of
+/// the centre of a 3.5 m neighbouring lane (0.9 + 0.9 + 1.0 = 2.8 m).
+pub const EGO_LATERAL_MARGIN: f32 = 1.0;
 
 /// All NPCs of one episode.
 #[derive(Debug, Clone, Default)]
@@ -244,7 +250,8 @@ pub struct Traffic {
 
 /// The leader of a vehicle at `(s, d)` on `road` driving in `dir` with lateral path
 /// `[d_lo, d_hi]` (centre line of its box), half length `hl` and half width `hw`: nearest
-/// bumper-to-bumper gap and the leader's speed along `dir`. `skip` excludes itself.
+/// bumper-to-bumper gap and the leader's speed along `dir`. `skip` excludes itself (an
+/// NPC); `None` means the searcher is the ego, whose path is taken wider.
 #[allow(clippy::too_many_arguments)]
 fn find_leader(
     track: &Track,
@@ -262,8 +269,13 @@ fn find_leader(
 ) -> Option<(f32, f32)> {
     let r = track.road(road)?;
     let mut best: Option<(f32, f32)> = None;
-    let mut consider = |s2: f32, d2: f32, v_along: f32, hl2: f32, hw2: f32| {
-        let reach = hw + hw2 + LATERAL_MARGIN;
+    let own_margin = if skip.is_none() {
+        EGO_LATERAL_MARGIN
+    } else {
+        LATERAL_MARGIN
+    };
+    let mut consider = |s2: f32, d2: f32, v_along: f32, hl2: f32, hw2: f32, margin: f32| {
+        let reach = hw + hw2 + margin.max(own_margin);
         if d2 < d_lo - reach || d2 > d_hi + reach {
             return;
         }
@@ -287,12 +299,20 @@ fn find_leader(
             st.speed * st.direction * dir,
             st.half_extents[0],
             st.half_extents[2],
+            LATERAL_MARGIN,
         );
     }
     if road == 0
         && let Some(e) = ego
     {
-        consider(e.s, e.d, e.speed * dir, e.half_length, e.half_width);
+        consider(
+            e.s,
+            e.d,
+            e.speed * dir,
+            e.half_length,
+            e.half_width,
+            EGO_LATERAL_MARGIN,
+        );
     }
     for o in world.obstacles().iter().filter(|o| o.road == road) {
         let rel = wrap_angle(o.map_heading - r.pose_at(o.s, o.offset).1);
@@ -300,7 +320,7 @@ fn find_leader(
         let he = o.half_extents;
         // Footprint of the rotated box along and across the road.
         let (along, across) = (he[0] * c + he[2] * sn, he[0] * sn + he[2] * c);
-        consider(o.s, o.offset, 0.0, along, across);
+        consider(o.s, o.offset, 0.0, along, across, LATERAL_MARGIN);
     }
     best
 }
@@ -517,8 +537,16 @@ impl Traffic {
     }
 
     /// Leader of the ego: the nearest NPC or obstacle ahead on road 0 overlapping its path,
-    /// as `(bumper-to-bumper gap, its speed along the road)`.
-    pub fn ego_leader(&self, track: &Track, world: &World, ego: &EgoLane) -> Option<(f32, f32)> {
+    /// as `(bumper-to-bumper gap, its speed along the road)`. The path spans the ego's
+    /// lateral offset and `lane_d`, the offset it steers back to (its reference lane), so a
+    /// car that weaves still sees what is ahead in its lane.
+    pub fn ego_leader(
+        &self,
+        track: &Track,
+        world: &World,
+        ego: &EgoLane,
+        lane_d: f32,
+    ) -> Option<(f32, f32)> {
         find_leader(
             track,
             world,
@@ -527,8 +555,8 @@ impl Traffic {
             0,
             ego.s,
             1.0,
-            ego.d,
-            ego.d,
+            ego.d.min(lane_d),
+            ego.d.max(lane_d),
             ego.half_length,
             ego.half_width,
             None,

@@ -409,6 +409,14 @@ impl World {
         body.linvel().dot(fwd)
     }
 
+    /// Set the chassis velocity to `speed` m/s along its heading, so a scenario can start
+    /// the ego already moving.
+    pub fn set_forward_speed(&mut self, speed: f32) {
+        let body = &mut self.pw.bodies[self.chassis];
+        let fwd = *body.rotation() * Vector::X;
+        body.set_linvel(fwd * speed, true);
+    }
+
     /// Pose of the ego chassis body (its centre of mass).
     pub fn car_pose(&self) -> BodyPose {
         let body = &self.pw.bodies[self.chassis];

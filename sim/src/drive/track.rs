@@ -190,8 +190,11 @@ impl EdgeSet {
     pub fn ray(&self, o: [f32; 2], d: [f32; 2], max: f32) -> f32 {
         let mut best = max;
         for &(a, b, c, r) in &self.runs {
-            let dist = (c[0] - o[0]).hypot(c[1] - o[1]);
-            if dist - r > best {
+            let (cx, cy) = (c[0] - o[0], c[1] - o[1]);
+            // Skip runs out of reach, behind the origin, or off to the side of the ray.
+            let along = cx * d[0] + cy * d[1];
+            let across = (cx * d[1] - cy * d[0]).abs();
+            if along < -r || along - r > best || across > r || cx.hypot(cy) - r > best {
                 continue;
             }
             for seg in &self.segs[a..b] {
@@ -1080,6 +1083,68 @@ mod tests {
             let (f, l) = (t.points()[0], t.points()[t.points().len() - 1]);
             assert!((f[0] - l[0]).hypot(f[1] - l[1]) < SPACING * 1.5);
         }
+    }
+
+    #[test]
+    fn culled_edge_rays_match_testing_every_edge() {
+        let t = procedural(&ProceduralParams::default(), &mut rng_from_seed(4)).unwrap();
+        let e = t.edges();
+        let mut s = 0.0;
+        while s < t.length() {
+            let (o, h) = t.pose_at(s, 0.7);
+            for k in 0..16 {
+                let a = h + k as f32 * TAU / 16.0;
+                let d = [a.cos(), a.sin()];
+                let brute = e
+                    .segs
+                    .iter()
+                    .filter_map(|g| ray_segment(o, d, g))
+                    .fold(50.0f32, f32::min);
+                assert_eq!(e.ray(o, d, 50.0), brute, "s {s} ray {k}");
+            }
+            s += 7.3;
+        }
+        // On a straight road, the side rays meet the edges at the half width.
+        let st = Track::from_def(&straight(100.0)).unwrap();
+        let (o, _) = st.pose_at(50.0, 1.0);
+        assert!((st.edges().ray(o, [0.0, 1.0], 50.0) - 2.5).abs() < 1e-4);
+        assert!((st.edges().ray(o, [0.0, -1.0], 50.0) - 4.5).abs() < 1e-4);
+        assert_eq!(st.edges().ray(o, [1.0, 0.0], 50.0), 50.0, "nothing ahead");
+    }
+
+    #[test]
+    fn intersection_leaves_the_junction_open_and_paves_both_roads() {
+        let t = Track::from_def(&builtin_map("intersection").unwrap()).unwrap();
+        assert_eq!(t.road_count(), 2);
+        assert_eq!((t.forward_lanes(), t.oncoming_lanes()), (1, 1));
+        assert_eq!(t.direction_at(-1.75), 1.0);
+        assert_eq!(t.direction_at(1.75), -1.0);
+        // From the middle of the junction, a ray north runs up the crossing road unhindered
+        // by the route's edges, and a ray east along the route likewise.
+        let o = [150.0, 0.0];
+        assert_eq!(t.edges().ray(o, [0.0, 1.0], 50.0), 50.0);
+        assert_eq!(t.edges().ray(o, [1.0, 0.0], 50.0), 50.0);
+        // A ray north from the route beside the junction meets the route's left edge.
+        assert!((t.edges().ray([120.0, 0.0], [0.0, 1.0], 50.0) - 3.5).abs() < 1e-3);
+        assert!(t.on_paved([150.0, 40.0], t.project([150.0, 40.0], None).lateral));
+        assert!(!t.on_paved([140.0, 40.0], t.project([140.0, 40.0], None).lateral));
+        let mut bad = builtin_map("intersection").unwrap();
+        let nested = bad.cross_roads[0].clone();
+        bad.cross_roads[0].cross_roads.push(nested);
+        assert!(
+            Track::from_def(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("cross road 0")
+        );
+        let mut bad = builtin_map("intersection").unwrap();
+        bad.oncoming_lanes = 2;
+        assert!(
+            Track::from_def(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("oncoming_lanes")
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod envs;
 mod eval;
 mod gif_writer;
 mod play;
+mod scenario;
 mod train;
 
 use anyhow::Context;
@@ -34,6 +35,8 @@ enum Command {
     Eval(eval::Args),
     /// Measure DQN training steps per second (Nature or small CNN).
     BenchTrain(bench_train::Args),
+    /// Grade a driving policy on scripted scenarios (table, JUnit XML, JSON, GIFs).
+    Scenario(scenario::Args),
 }
 
 /// Observation preprocessing applied on top of the env.
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::BenchTrain(args) => bench_train::run(args),
+        Command::Scenario(args) => scenario::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -77,21 +77,12 @@ impl IdmParams {
         ];
         for (name, v, lo, hi) in fields {
             // `time_headway` and `min_gap` may be 0; everything else must be positive.
-            let ok = v.is_finite()
-                && v <= hi
-                && if matches!(name, "time_headway" | "min_gap") {
-                    v >= lo
-                } else {
-                    v > lo
-                };
+            let zero_ok = matches!(name, "time_headway" | "min_gap");
+            let ok = v.is_finite() && v <= hi && if zero_ok { v >= lo } else { v > lo };
             if !ok {
+                let open = if zero_ok { "[" } else { "(" };
                 return Err(SimError::Invalid(format!(
-                    "IDM `{name}` must be within {}{lo}..={hi}, got {v}",
-                    if matches!(name, "time_headway" | "min_gap") {
-                        ""
-                    } else {
-                        ">"
-                    }
+                    "IDM `{name}` must be in {open}{lo}, {hi}], got {v}"
                 )));
             }
         }

@@ -5,9 +5,11 @@
 //! ([`criteria`]).
 
 pub mod criteria;
+pub mod runner;
 pub mod spec;
 
 pub use criteria::{
     ActorSample, Contact, EgoSample, Infraction, InfractionKind, Monitor, Outcome, RunEnd,
 };
-pub use spec::{Scenario, ScenarioError, ScenarioSpec, Verdict};
+pub use runner::{Report, RunOptions, env_setup, run};
+pub use spec::{Scenario, ScenarioError, ScenarioSpec, Verdict, collect_files};

@@ -9,7 +9,7 @@
 //! expect = "pass"               # verdict the scripted reference driver must get
 //!
 //! [map]
-//! layout = "straight"           # a built-in map, or "procedural" with `track_seed`
+//! layout = "straight"           # a built-in map, or "procedural" (circuit from `seed`)
 //!
 //! [ego]
 //! lane = 0                      # start lane (0 = rightmost)
@@ -106,7 +106,7 @@ pub struct ScenarioSpec {
     /// One sentence for people reading a report.
     #[serde(default)]
     pub description: String,
-    /// Seed of the episode (physics, procedural track unless `map.track_seed` is given).
+    /// Seed of the episode (start jitter, the procedural circuit).
     #[serde(default)]
     pub seed: u64,
     /// Simulated seconds before the `timeout` infraction ends the run.
@@ -143,12 +143,9 @@ pub struct ScenarioSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MapSpec {
-    /// A built-in map name (`straight`, `curve`, `s_bend`, `intersection`, ...) or
-    /// `"procedural"`.
+    /// A built-in map name (`straight`, `curve`, `s_bend`, `intersection`, `two_way`) or
+    /// `"procedural"` (a circuit generated from the scenario's `seed`).
     pub layout: String,
-    /// `procedural` only: the circuit's seed (default: the scenario's `seed`).
-    #[serde(default)]
-    pub track_seed: Option<u64>,
 }
 
 /// The ego car's start: lane, arc length and speed.
@@ -166,8 +163,8 @@ pub struct EgoSpec {
     pub speed: f32,
 }
 
-/// Where the route ends. Without `end_s` the route is the whole map: one lap of a circuit
-/// or the full length of an open road.
+/// Where the route ends. Without `end_s` the route is the whole map: one lap of a circuit,
+/// or an open road up to 5 m before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
@@ -227,8 +224,9 @@ pub struct ActorSpec {
     /// Which road of the map it is on (`main`, or `cross` on the intersection map).
     #[serde(default = "d_road")]
     pub road: String,
-    /// Lane index (0 = rightmost of the road's direction of travel); ignored when `offset`
-    /// is given.
+    /// Lane index (0 = rightmost; on two-way roads the oncoming lanes come after the
+    /// forward ones and their cars drive against the road's direction); ignored when
+    /// `offset` is given.
     #[serde(default)]
     pub lane: u32,
     /// Explicit lateral offset from the road's centreline, metres, positive left (for
@@ -240,12 +238,10 @@ pub struct ActorSpec {
     /// Initial speed, m/s (cars only; default 0).
     #[serde(default)]
     pub speed: f32,
-    /// IDM desired speed, m/s (cars only; default: the initial speed).
+    /// IDM desired speed, m/s (cars only; default: the initial speed, or 12 for a car
+    /// placed at rest).
     #[serde(default)]
     pub desired_speed: Option<f32>,
-    /// Drive against the road's direction (an oncoming car in the left lanes).
-    #[serde(default)]
-    pub reverse: bool,
 }
 
 fn d_road() -> String {
@@ -498,12 +494,6 @@ fn validate(spec: &ScenarioSpec, file: &str) -> Result<Vec<Trigger>> {
             "missing map: give a built-in layout name or \"procedural\"".into(),
         ));
     }
-    if spec.map.track_seed.is_some() && spec.map.layout != "procedural" {
-        return Err(bad(
-            "map.track_seed".into(),
-            "only a \"procedural\" layout takes a track_seed".into(),
-        ));
-    }
     if !finite_nonneg(spec.ego.s) {
         return Err(bad(
             "ego.s".into(),
@@ -562,18 +552,18 @@ fn validate(spec: &ScenarioSpec, file: &str) -> Result<Vec<Trigger>> {
             ));
         }
         if let Some(v) = a.desired_speed
-            && !(finite_nonneg(v) && v <= 60.0)
+            && !(positive(v) && v <= 60.0)
         {
             return Err(bad(
                 f("desired_speed"),
-                format!("must be 0..=60 m/s, got {v}"),
+                format!("must be > 0 and <= 60 m/s, got {v}"),
             ));
         }
-        if !a.kind.is_vehicle() && (a.speed != 0.0 || a.desired_speed.is_some() || a.reverse) {
+        if !a.kind.is_vehicle() && (a.speed != 0.0 || a.desired_speed.is_some()) {
             return Err(bad(
                 f("speed"),
                 format!(
-                    "a {:?} is static: speed, desired_speed and reverse are for kind = \"car\"",
+                    "a {:?} is static: speed and desired_speed are for kind = \"car\"",
                     a.kind
                 ),
             ));

@@ -1,0 +1,450 @@
+//! Runs one scenario: builds the map with its static actors, starts the ego, spawns the NPC
+//! cars, fires their events when the triggers say so, and feeds every step to the criteria
+//! monitor. Deterministic: the same scenario and policy give the same report, bit for bit.
+
+use super::criteria::{ActorSample, Contact, EgoSample, Monitor, Outcome, RunEnd};
+use super::spec::{ActionKind, ActorKind, Result, Scenario, ScenarioError, Trigger, Verdict};
+use crate::config::EnvConfig;
+use crate::drive::track::{self, ObstacleDef, ObstacleKind, Track};
+use crate::drive::traffic::{IdmParams, NpcCommand, NpcSpawn};
+use crate::drive::world::{CollisionKind, DT};
+use crate::drive::{DRIVE_ID, DriveEnv, MAP_ID};
+use crate::env::{Env, OwnedFrame};
+use crate::policy::Policy;
+use serde::Serialize;
+
+/// What one run of one scenario produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// File it came from.
+    pub file: String,
+    /// Name of the policy that drove.
+    pub policy: String,
+    /// Verdict the file expects of the scripted reference driver.
+    pub expect: Verdict,
+    /// Agent steps taken.
+    pub steps: u64,
+    /// Criteria results and metrics.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Options of a run that are not part of the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RunOptions {
+    /// Keep a top-down frame every this many agent steps for a GIF (0: none).
+    pub frame_every: u32,
+}
+
+/// The env id and options a scenario runs with; `overrides` (e.g. the observation a policy
+/// needs) are applied over the scenario's own `[env]` table.
+pub fn env_setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static str, EnvConfig)> {
+    let spec = &scenario.spec;
+    let file = &scenario.file;
+    let mut cfg = spec.env.clone();
+    for (k, v) in overrides {
+        cfg.insert(k.clone(), v.clone());
+    }
+    let reserved = [
+        "map",
+        "lane",
+        "start_s",
+        "start_speed",
+        "obstacles",
+        "npcs",
+        "max_episode_steps",
+    ];
+    if let Some(k) = spec.env.keys().find(|k| reserved.contains(&k.as_str())) {
+        return Err(ScenarioError::Invalid {
+            file: file.clone(),
+            field: format!("env.{k}"),
+            message: "set by the scenario itself (map, ego, actors, time_limit_s)".into(),
+        });
+    }
+    let procedural = spec.map.layout == "procedural";
+    let id = if procedural { DRIVE_ID } else { MAP_ID };
+    if !procedural {
+        if !track::MAP_NAMES.contains(&spec.map.layout.as_str()) {
+            return Err(ScenarioError::Invalid {
+                file: file.clone(),
+                field: "map.layout".into(),
+                message: format!(
+                    "unknown layout `{}`; one of {}, procedural",
+                    spec.map.layout,
+                    track::MAP_NAMES.join(", ")
+                ),
+            });
+        }
+        cfg.insert("map".into(), spec.map.layout.clone().into());
+        cfg.insert("lane".into(), i64::from(spec.ego.lane).into());
+        let map = map_track(scenario)?;
+        if spec.ego.lane >= map.forward_lanes() {
+            return Err(ScenarioError::Invalid {
+                file: file.clone(),
+                field: "ego.lane".into(),
+                message: format!(
+                    "map `{}` has forward lanes 0..{}, got {}",
+                    map.name(),
+                    map.forward_lanes(),
+                    spec.ego.lane
+                ),
+            });
+        }
+        let mut obstacles = Vec::new();
+        for (i, a) in spec.actors.iter().enumerate() {
+            let kind = match a.kind {
+                ActorKind::Car => continue,
+                ActorKind::ParkedCar => ObstacleKind::ParkedCar,
+                ActorKind::Cone => ObstacleKind::Cone,
+                ActorKind::Barrier => ObstacleKind::Barrier,
+            };
+            if a.road != "main" {
+                return Err(ScenarioError::Invalid {
+                    file: file.clone(),
+                    field: format!("actors[{i}].road"),
+                    message: "static objects are placed on the main road".into(),
+                });
+            }
+            let offset = match a.offset {
+                Some(o) => o,
+                None => lane_offset(scenario, &map, 0, a.lane, &format!("actors[{i}].lane"))?,
+            };
+            let def = ObstacleDef {
+                kind,
+                s: a.s,
+                offset,
+                heading_deg: 0.0,
+            };
+            obstacles.push(toml::Value::try_from(def).map_err(|e| ScenarioError::Sim {
+                file: file.clone(),
+                message: e.to_string(),
+            })?);
+        }
+        if !obstacles.is_empty() {
+            cfg.insert("obstacles".into(), toml::Value::Array(obstacles));
+        }
+    } else if spec.actors.iter().any(|a| a.kind != ActorKind::Car) {
+        return Err(ScenarioError::Invalid {
+            file: file.clone(),
+            field: "actors".into(),
+            message: "static objects need a map layout, not a procedural circuit".into(),
+        });
+    }
+    cfg.insert("start_s".into(), f64::from(spec.ego.s).into());
+    cfg.insert("start_speed".into(), f64::from(spec.ego.speed).into());
+    // The scenario's time limit decides; the env's own limit sits safely beyond it.
+    let repeat = cfg
+        .get("action_repeat")
+        .and_then(|v| v.as_integer())
+        .unwrap_or(1)
+        .max(1);
+    let steps = (spec.time_limit_s / (DT * repeat as f32)).ceil() as i64 + 10;
+    cfg.insert("max_episode_steps".into(), steps.into());
+    Ok((id, cfg))
+}
+
+fn map_track(scenario: &Scenario) -> Result<Track> {
+    let sim = |e: crate::SimError| ScenarioError::Sim {
+        file: scenario.file.clone(),
+        message: e.to_string(),
+    };
+    Track::from_def(&track::builtin_map(&scenario.spec.map.layout).map_err(sim)?).map_err(sim)
+}
+
+fn lane_offset(
+    scenario: &Scenario,
+    map: &Track,
+    road: usize,
+    lane: u32,
+    field: &str,
+) -> Result<f32> {
+    let r = map.road(road).ok_or_else(|| ScenarioError::Invalid {
+        file: scenario.file.clone(),
+        field: field.to_string(),
+        message: format!("map `{}` has no road {road}", map.name()),
+    })?;
+    if lane >= r.lanes() {
+        return Err(ScenarioError::Invalid {
+            file: scenario.file.clone(),
+            field: field.to_string(),
+            message: format!(
+                "actor on no lane: road `{}` of map `{}` has lanes 0..{}, got {lane}",
+                r.name(),
+                map.name(),
+                r.lanes()
+            ),
+        });
+    }
+    Ok(r.lane_offset(lane))
+}
+
+fn road_index(scenario: &Scenario, name: &str, field: &str, roads: usize) -> Result<usize> {
+    let idx = match name {
+        "main" => Some(0),
+        "cross" => Some(1),
+        _ => name
+            .strip_prefix("cross")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n >= 1),
+    };
+    match idx {
+        Some(i) if i < roads => Ok(i),
+        _ => Err(ScenarioError::Invalid {
+            file: scenario.file.clone(),
+            field: field.to_string(),
+            message: format!(
+                "unknown road `{name}`; this map has {}",
+                if roads > 1 {
+                    "main, cross (and cross1..)"
+                } else {
+                    "only main"
+                }
+            ),
+        }),
+    }
+}
+
+/// Run `scenario` with `policy` in an env built from `env_setup(scenario, overrides)`.
+/// `frames` receives the frames kept for a GIF (see [`RunOptions::frame_every`]).
+pub fn run(
+    scenario: &Scenario,
+    policy: &mut dyn Policy,
+    overrides: &EnvConfig,
+    opts: RunOptions,
+    frames: &mut Vec<OwnedFrame>,
+) -> Result<Report> {
+    let spec = &scenario.spec;
+    let file = &scenario.file;
+    let sim = |e: crate::SimError| ScenarioError::Sim {
+        file: file.clone(),
+        message: e.to_string(),
+    };
+    let (id, mut cfg) = env_setup(scenario, overrides)?;
+    if opts.frame_every > 0 {
+        cfg.entry("render_view")
+            .or_insert_with(|| toml::Value::String("top_down".into()));
+    }
+    let mut env = DriveEnv::new(id, &cfg).map_err(sim)?;
+    env.reset(Some(spec.seed)).map_err(sim)?;
+
+    let track = env.track().cloned().ok_or_else(|| ScenarioError::Sim {
+        file: file.clone(),
+        message: "env has no track after reset".into(),
+    })?;
+    // NPC cars, in file order; `npc_of[i]` is actor i's NPC id.
+    let mut npc_of = vec![None; spec.actors.len()];
+    for (i, a) in spec.actors.iter().enumerate() {
+        if a.kind != ActorKind::Car {
+            continue;
+        }
+        let road = road_index(
+            scenario,
+            &a.road,
+            &format!("actors[{i}].road"),
+            track.road_count(),
+        )?;
+        if a.offset.is_none() {
+            lane_offset(scenario, &track, road, a.lane, &format!("actors[{i}].lane"))?;
+        }
+        let spawn = NpcSpawn {
+            road,
+            lane: a.offset.is_none().then_some(a.lane),
+            offset: a.offset.unwrap_or(0.0),
+            s: a.s,
+            speed: a.speed,
+            idm: IdmParams {
+                // A car placed at rest cruises at the IDM default once it drives.
+                desired_speed: a.desired_speed.unwrap_or(if a.speed > 0.0 {
+                    a.speed
+                } else {
+                    IdmParams::default().desired_speed
+                }),
+                ..IdmParams::default()
+            },
+        };
+        let npc = env.spawn_npc(&spawn).map_err(|e| ScenarioError::Invalid {
+            file: file.clone(),
+            field: format!("actors[{i}]"),
+            message: e.to_string(),
+        })?;
+        npc_of[i] = Some(npc);
+    }
+    // Event targets, checked before the first step.
+    let mut targets = Vec::with_capacity(spec.events.len());
+    for (k, e) in spec.events.iter().enumerate() {
+        let i = spec
+            .actors
+            .iter()
+            .position(|a| a.id == e.actor)
+            .unwrap_or_default();
+        let npc = npc_of[i].unwrap_or_default();
+        if let Some(lane) = e.to_lane {
+            let road = env.npc(npc).map(|n| n.road).unwrap_or_default();
+            lane_offset(
+                scenario,
+                &track,
+                road,
+                lane,
+                &format!("events[{k}].to_lane"),
+            )?;
+        }
+        targets.push((i, npc));
+    }
+    policy.reset();
+    let mut action = policy.act(env.obs()).map_err(sim)?;
+    let route_start = spec.ego.s;
+    let route_end = match spec.route.end_s {
+        Some(end) => end,
+        None if track.closed() => route_start + track.length(),
+        // An open road's route ends a car length before its end, still on the asphalt.
+        None => track.length() - 5.0,
+    };
+    let route_length = route_end - route_start;
+    if route_length <= 0.0 || (!track.closed() && route_end > track.length() + 1e-3) {
+        return Err(ScenarioError::Invalid {
+            file: file.clone(),
+            field: "route.end_s".into(),
+            message: format!(
+                "the route must end beyond the ego start and on the map (length {:.1} m)",
+                track.length()
+            ),
+        });
+    }
+    let goal = track
+        .pose_at(
+            track.wrap_s(route_end),
+            track.lane_offset(spec.ego.lane.min(track.lanes().saturating_sub(1))),
+        )
+        .0;
+    let mut monitor = Monitor::new(
+        spec.criteria,
+        spec.penalties,
+        route_length,
+        spec.route.goal_radius_m,
+    );
+    let repeat = env.options().action_repeat as f32;
+    let half = env.options().vehicle.half_extents;
+    let mut fired = vec![false; spec.events.len()];
+    let mut actors: Vec<ActorSample> = Vec::with_capacity(spec.actors.len());
+    let mut steps = 0u64;
+    let end = loop {
+        if opts.frame_every > 0 && steps.is_multiple_of(u64::from(opts.frame_every)) {
+            frames.push(env.render().to_owned());
+        }
+        let step = env.step(action.as_action()).map_err(sim)?;
+        let (terminated, truncated) = (step.terminated, step.truncated);
+        let drive = step.info.drive.unwrap_or_default();
+        steps += 1;
+        let t = steps as f32 * DT * repeat;
+        let world = env.world().ok_or_else(|| ScenarioError::Sim {
+            file: file.clone(),
+            message: "env lost its world".into(),
+        })?;
+        let (pos, heading) = world.car_map_pose();
+        let lane = env.ego_lane().unwrap_or_default();
+        let lane_deviation = (0..track.lanes())
+            .map(|k| (lane.d - track.lane_offset(k)).abs())
+            .fold(f32::INFINITY, f32::min);
+        let contact = match drive.collision_kind {
+            CollisionKind::None if drive.collision => Some(Contact::Static),
+            CollisionKind::None => None,
+            CollisionKind::Vehicle => Some(Contact::Vehicle),
+            CollisionKind::Static => Some(Contact::Static),
+        };
+        let ego = EgoSample {
+            t,
+            pos,
+            heading,
+            speed: drive.speed,
+            half_size: [half[0], half[2]],
+            progress: drive.progress,
+            lane_deviation,
+            off_road: drive.off_road,
+            contact,
+            goal_distance: ((pos[0] - goal[0]).powi(2) + (pos[1] - goal[1]).powi(2)).sqrt(),
+        };
+        actors.clear();
+        if let Some(traffic) = env.traffic() {
+            actors.extend(traffic.states().filter(|n| n.active).map(|n| ActorSample {
+                pos: n.position,
+                heading: n.heading,
+                speed: n.speed,
+                half_size: [n.half_extents[0], n.half_extents[2]],
+            }));
+        }
+        actors.extend(world.obstacles().iter().map(|o| ActorSample {
+            pos: o.map_position,
+            heading: o.map_heading,
+            speed: 0.0,
+            half_size: [o.half_extents[0], o.half_extents[2]],
+        }));
+        if let Some(end) = monitor.observe(&ego, &actors) {
+            break end;
+        }
+        if terminated || truncated {
+            break if drive.route_fraction >= 1.0 {
+                RunEnd::RouteDone
+            } else {
+                RunEnd::EnvEnded
+            };
+        }
+        if t >= spec.time_limit_s {
+            break RunEnd::Timeout;
+        }
+        // Events whose trigger holds fire once, before the next step.
+        let completion = monitor.route_completion();
+        for (k, e) in spec.events.iter().enumerate() {
+            if fired[k] {
+                continue;
+            }
+            let (_, npc) = targets[k];
+            let Some(state) = env.npc(npc) else { continue };
+            let due = match scenario.triggers[k] {
+                Trigger::Time(at) => t >= at,
+                Trigger::EgoWithin(d) => {
+                    let dx = state.position[0] - pos[0];
+                    let dy = state.position[1] - pos[1];
+                    (dx * dx + dy * dy).sqrt() <= d
+                }
+                Trigger::RouteFraction(r) => completion >= r,
+            };
+            if !due {
+                continue;
+            }
+            fired[k] = true;
+            let cmd = match e.action {
+                ActionKind::LaneChange => NpcCommand::ChangeLane {
+                    lane: e.to_lane.unwrap_or_default(),
+                    duration: e.duration_s.unwrap_or(2.0),
+                },
+                ActionKind::BrakeToStop => NpcCommand::BrakeToStop {
+                    decel: e.decel.unwrap_or(6.0),
+                },
+                ActionKind::Stop => NpcCommand::StopNow,
+                ActionKind::SetSpeed => NpcCommand::SetSpeed {
+                    speed: e.speed.unwrap_or_default(),
+                },
+            };
+            env.command_npc(npc, cmd)
+                .map_err(|err| ScenarioError::Invalid {
+                    file: file.clone(),
+                    field: format!("events[{k}]"),
+                    message: err.to_string(),
+                })?;
+        }
+        action = policy.act(env.obs()).map_err(sim)?;
+    };
+    if opts.frame_every > 0 {
+        frames.push(env.render().to_owned());
+    }
+    Ok(Report {
+        scenario: spec.name.clone(),
+        file: file.clone(),
+        policy: policy.name().to_string(),
+        expect: spec.expect,
+        steps,
+        outcome: monitor.finish(end),
+    })
+}

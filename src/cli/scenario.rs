@@ -110,11 +110,10 @@ fn make_policy(
     }
 }
 
-fn run_one(
-    source: &PolicySource,
-    scenario: &Scenario,
-    gif_dir: Option<&Path>,
-) -> Result<(Report, f64)> {
+/// A scenario's report and its wall time in seconds.
+type RunResult = Result<(Report, f64)>;
+
+fn run_one(source: &PolicySource, scenario: &Scenario, gif_dir: Option<&Path>) -> RunResult {
     let start = Instant::now();
     let (mut policy, overrides) = make_policy(source, scenario)?;
     let opts = RunOptions {
@@ -169,7 +168,7 @@ fn run_suite(args: RunArgs) -> Result<()> {
         .clamp(1, scenarios.len());
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(Report, f64)>>>> =
+    let results: Mutex<Vec<Option<RunResult>>> =
         Mutex::new((0..scenarios.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..jobs {

@@ -130,6 +130,8 @@ fn malformed_files_are_refused_with_file_and_field() {
     ))
     .to_string();
     assert!(e.contains("actors[0].lane") && e.contains("no lane"), "{e}");
+    // BASE is 3 lines; `lane = 7` is the 4th line of the actor table.
+    assert!(e.starts_with("bad.toml:7: "), "line of `lane = 7`: {e}");
 
     let e = refused(&format!(
         "{BASE}[[events]]\nactor = \"ghost\"\nwhen = {{ time_s = 1.0 }}\naction = \"stop\"\n"

@@ -41,6 +41,10 @@ pub struct RunOptions {
 /// The env id and options a scenario runs with; `overrides` (e.g. the observation a policy
 /// needs) are applied over the scenario's own `[env]` table.
 pub fn env_setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static str, EnvConfig)> {
+    setup(scenario, overrides).map_err(|e| e.with_line(&scenario.source))
+}
+
+fn setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static str, EnvConfig)> {
     let spec = &scenario.spec;
     let file = &scenario.file;
     let mut cfg = spec.env.clone();
@@ -59,6 +63,7 @@ pub fn env_setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static
     if let Some(k) = spec.env.keys().find(|k| reserved.contains(&k.as_str())) {
         return Err(ScenarioError::Invalid {
             file: file.clone(),
+            line: 0,
             field: format!("env.{k}"),
             message: "set by the scenario itself (map, ego, actors, time_limit_s)".into(),
         });
@@ -69,6 +74,7 @@ pub fn env_setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static
         if !track::MAP_NAMES.contains(&spec.map.layout.as_str()) {
             return Err(ScenarioError::Invalid {
                 file: file.clone(),
+                line: 0,
                 field: "map.layout".into(),
                 message: format!(
                     "unknown layout `{}`; one of {}, procedural",
@@ -83,6 +89,7 @@ pub fn env_setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static
         if spec.ego.lane >= map.forward_lanes() {
             return Err(ScenarioError::Invalid {
                 file: file.clone(),
+                line: 0,
                 field: "ego.lane".into(),
                 message: format!(
                     "map `{}` has forward lanes 0..{}, got {}",
@@ -103,6 +110,7 @@ pub fn env_setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static
             if a.road != "main" {
                 return Err(ScenarioError::Invalid {
                     file: file.clone(),
+                    line: 0,
                     field: format!("actors[{i}].road"),
                     message: "static objects are placed on the main road".into(),
                 });
@@ -128,6 +136,7 @@ pub fn env_setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static
     } else if spec.actors.iter().any(|a| a.kind != ActorKind::Car) {
         return Err(ScenarioError::Invalid {
             file: file.clone(),
+            line: 0,
             field: "actors".into(),
             message: "static objects need a map layout, not a procedural circuit".into(),
         });
@@ -162,12 +171,14 @@ fn lane_offset(
 ) -> Result<f32> {
     let r = map.road(road).ok_or_else(|| ScenarioError::Invalid {
         file: scenario.file.clone(),
+        line: 0,
         field: field.to_string(),
         message: format!("map `{}` has no road {road}", map.name()),
     })?;
     if lane >= r.lanes() {
         return Err(ScenarioError::Invalid {
             file: scenario.file.clone(),
+            line: 0,
             field: field.to_string(),
             message: format!(
                 "actor on no lane: road `{}` of map `{}` has lanes 0..{}, got {lane}",
@@ -193,6 +204,7 @@ fn road_index(scenario: &Scenario, name: &str, field: &str, roads: usize) -> Res
         Some(i) if i < roads => Ok(i),
         _ => Err(ScenarioError::Invalid {
             file: scenario.file.clone(),
+            line: 0,
             field: field.to_string(),
             message: format!(
                 "unknown road `{name}`; this map has {}",
@@ -215,13 +227,23 @@ pub fn run(
     opts: RunOptions,
     frames: &mut Vec<OwnedFrame>,
 ) -> Result<Report> {
+    run_inner(scenario, policy, overrides, opts, frames).map_err(|e| e.with_line(&scenario.source))
+}
+
+fn run_inner(
+    scenario: &Scenario,
+    policy: &mut dyn Policy,
+    overrides: &EnvConfig,
+    opts: RunOptions,
+    frames: &mut Vec<OwnedFrame>,
+) -> Result<Report> {
     let spec = &scenario.spec;
     let file = &scenario.file;
     let sim = |e: crate::SimError| ScenarioError::Sim {
         file: file.clone(),
         message: e.to_string(),
     };
-    let (id, mut cfg) = env_setup(scenario, overrides)?;
+    let (id, mut cfg) = setup(scenario, overrides)?;
     if opts.frame_every > 0 {
         cfg.entry("render_view")
             .or_insert_with(|| toml::Value::String("top_down".into()));
@@ -266,6 +288,7 @@ pub fn run(
         };
         let npc = env.spawn_npc(&spawn).map_err(|e| ScenarioError::Invalid {
             file: file.clone(),
+            line: 0,
             field: format!("actors[{i}]"),
             message: e.to_string(),
         })?;
@@ -305,6 +328,7 @@ pub fn run(
     if route_length <= 0.0 || (!track.closed() && route_end > track.length() + 1e-3) {
         return Err(ScenarioError::Invalid {
             file: file.clone(),
+            line: 0,
             field: "route.end_s".into(),
             message: format!(
                 "the route must end beyond the ego start and on the map (length {:.1} m)",
@@ -430,6 +454,7 @@ pub fn run(
             env.command_npc(npc, cmd)
                 .map_err(|err| ScenarioError::Invalid {
                     file: file.clone(),
+                    line: 0,
                     field: format!("events[{k}]"),
                     message: err.to_string(),
                 })?;

@@ -59,16 +59,81 @@ pub enum ScenarioError {
         line: usize,
         message: String,
     },
-    /// The file parsed but a value is impossible or refers to nothing.
-    #[error("{file}: field `{field}`: {message}")]
+    /// The file parsed but a value is impossible or refers to nothing; `line` is where the
+    /// field (or its table) is written, 0 when unknown.
+    #[error("{file}{}: field `{field}`: {message}", line_suffix(*line))]
     Invalid {
         file: String,
+        line: usize,
         field: String,
         message: String,
     },
     /// The simulator refused the scenario's world (map, options).
     #[error("{file}: {message}")]
     Sim { file: String, message: String },
+}
+
+fn line_suffix(line: usize) -> String {
+    if line > 0 {
+        format!(":{line}")
+    } else {
+        String::new()
+    }
+}
+
+impl ScenarioError {
+    /// Fill in the line of an [`ScenarioError::Invalid`] field from the file's text.
+    pub fn with_line(self, text: &str) -> ScenarioError {
+        match self {
+            ScenarioError::Invalid {
+                file,
+                line: 0,
+                field,
+                message,
+            } => ScenarioError::Invalid {
+                line: field_line(text, &field).unwrap_or(0),
+                file,
+                field,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// 1-based line of the field at `path` (`actors[2].lane`, `events[0].when.time_s`), or of
+/// the deepest table on the way when the field itself is absent.
+pub fn field_line(text: &str, path: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut at = None;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some(value) = table.get(key) else { break };
+        let mut value = value;
+        if let Some(i) = index {
+            match value.get_ref() {
+                DeValue::Array(items) => match items.get(i) {
+                    Some(item) => value = item,
+                    None => {
+                        at = Some(value.span().start);
+                        break;
+                    }
+                },
+                _ => break,
+            }
+        }
+        at = Some(value.span().start);
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    at.map(|a| line_of(text, a))
 }
 
 /// Result alias for scenario loading and running.
@@ -414,6 +479,8 @@ pub struct Scenario {
     pub spec: ScenarioSpec,
     /// The events' triggers, resolved, in file order.
     pub triggers: Vec<Trigger>,
+    /// The file's text, so that errors found later (lanes, roads) can name their line.
+    pub source: String,
 }
 
 /// Largest number of actors a scenario may place (keeps a typo from building a city).
@@ -450,11 +517,12 @@ impl Scenario {
         if spec.name.is_empty() {
             spec.name = default_name.to_string();
         }
-        let triggers = validate(&spec, file)?;
+        let triggers = validate(&spec, file).map_err(|e| e.with_line(text))?;
         Ok(Scenario {
             file: file.to_string(),
             spec,
             triggers,
+            source: text.to_string(),
         })
     }
 }
@@ -473,6 +541,7 @@ fn line_of(text: &str, at: usize) -> usize {
 fn validate(spec: &ScenarioSpec, file: &str) -> Result<Vec<Trigger>> {
     let bad = |field: String, message: String| ScenarioError::Invalid {
         file: file.to_string(),
+        line: 0,
         field,
         message,
     };
@@ -805,6 +874,12 @@ decel = 6.0
         let e = err(&GOOD.replace("actor = \"lead\"", "actor = \"leed\""));
         assert!(e.contains("events[0].actor"), "{e}");
         assert!(e.contains("leed") && e.contains("lead"), "{e}");
+        let text = GOOD.replace("actor = \"lead\"", "actor = \"leed\"");
+        let line = text.lines().position(|l| l.contains("leed")).unwrap() + 1;
+        assert!(
+            e.starts_with(&format!("x.toml:{line}: ")),
+            "want line {line}: {e}"
+        );
     }
 
     #[test]

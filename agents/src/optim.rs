@@ -2,10 +2,17 @@
 //! global-norm gradient clipping. Written here rather than taken from candle-nn because
 //! candle-nn has no RMSProp, its AdamW always decays weights, and clipping must see every
 //! gradient before any parameter moves.
+//!
+//! On the CPU (`f32` parameters) the moments live in plain vectors and one fused loop per
+//! parameter updates weights and moments in place: no tensor is allocated per step, and the
+//! arithmetic is the same sequence of `f32` operations as the tensor formulation (candle's
+//! scalar ops are `x * mul + add`), so the weights come out bit for bit equal. Elsewhere
+//! (CUDA) the update runs as candle tensor ops.
 
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Which update rule, with its own constants.
@@ -69,11 +76,18 @@ impl OptimizerConfig {
     };
 }
 
-/// Per-parameter state of the update rule.
+/// Per-parameter state of the update rule: tensors on a GPU, flat vectors on the CPU.
 #[derive(Debug)]
 enum State {
     Adam { m: Tensor, v: Tensor },
     RmsProp { v: Tensor, m: Option<Tensor> },
+    AdamCpu { m: Vec<f32>, v: Vec<f32> },
+    RmsPropCpu { v: Vec<f32>, m: Option<Vec<f32>> },
+}
+
+/// True when `var` is updated by the fused CPU loop.
+fn fused(var: &Var) -> bool {
+    var.device().is_cpu() && var.dtype() == DType::F32
 }
 
 /// An optimizer over a fixed list of parameters.
@@ -102,6 +116,16 @@ impl Optimizer {
     /// Track named `vars` (non-float ones are ignored) with learning rate `lr`. The names
     /// key the state in [`Optimizer::state_tensors`].
     pub fn new_named(vars: Vec<(String, Var)>, cfg: OptimizerConfig, lr: f64) -> Result<Self> {
+        Self::build(vars, cfg, lr, true)
+    }
+
+    /// `allow_fused = false` keeps every parameter on the tensor path (tests compare the two).
+    fn build(
+        vars: Vec<(String, Var)>,
+        cfg: OptimizerConfig,
+        lr: f64,
+        allow_fused: bool,
+    ) -> Result<Self> {
         let (names, vars): (Vec<String>, Vec<Var>) = vars
             .into_iter()
             .filter(|(_, v)| v.dtype().is_float())
@@ -110,9 +134,15 @@ impl Optimizer {
             .iter()
             .map(|v| {
                 let z = || v.as_tensor().zeros_like();
-                Ok(match cfg {
-                    OptimizerConfig::Adam { .. } => State::Adam { m: z()?, v: z()? },
-                    OptimizerConfig::RmsProp { centered, .. } => State::RmsProp {
+                let zv = || vec![0f32; v.elem_count()];
+                Ok(match (cfg, allow_fused && fused(v)) {
+                    (OptimizerConfig::Adam { .. }, true) => State::AdamCpu { m: zv(), v: zv() },
+                    (OptimizerConfig::RmsProp { centered, .. }, true) => State::RmsPropCpu {
+                        v: zv(),
+                        m: centered.then(zv),
+                    },
+                    (OptimizerConfig::Adam { .. }, false) => State::Adam { m: z()?, v: z()? },
+                    (OptimizerConfig::RmsProp { centered, .. }, false) => State::RmsProp {
                         v: z()?,
                         m: if centered { Some(z()?) } else { None },
                     },
@@ -132,13 +162,21 @@ impl Optimizer {
     /// The moment estimates, named `<var>.m` / `<var>.v`, for checkpoints.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
-        for (name, state) in self.names.iter().zip(&self.state) {
+        for ((name, state), var) in self.names.iter().zip(&self.state).zip(&self.vars) {
+            let t = |x: &[f32]| {
+                Tensor::from_slice(x, var.shape(), var.device()).expect("state sized like its var")
+            };
             match state {
                 State::Adam { m, v } | State::RmsProp { v, m: Some(m) } => {
                     out.push((format!("{name}.m"), m.clone()));
                     out.push((format!("{name}.v"), v.clone()));
                 }
                 State::RmsProp { v, m: None } => out.push((format!("{name}.v"), v.clone())),
+                State::AdamCpu { m, v } | State::RmsPropCpu { v, m: Some(m) } => {
+                    out.push((format!("{name}.m"), t(m)));
+                    out.push((format!("{name}.v"), t(v)));
+                }
+                State::RmsPropCpu { v, m: None } => out.push((format!("{name}.v"), t(v))),
             }
         }
         out
@@ -160,9 +198,23 @@ impl Optimizer {
             }
             t.to_dtype(like.dtype())?.to_device(like.device())
         };
+        let get_vec = |key: String, var: &Var| -> Result<Vec<f32>> {
+            get(key, var.as_tensor())?.flatten_all()?.to_vec1::<f32>()
+        };
         let mut restored = Vec::with_capacity(self.state.len());
-        for (name, state) in self.names.iter().zip(&self.state) {
+        for ((name, state), var) in self.names.iter().zip(&self.state).zip(&self.vars) {
             restored.push(match state {
+                State::AdamCpu { .. } => State::AdamCpu {
+                    m: get_vec(format!("{name}.m"), var)?,
+                    v: get_vec(format!("{name}.v"), var)?,
+                },
+                State::RmsPropCpu { m, .. } => State::RmsPropCpu {
+                    v: get_vec(format!("{name}.v"), var)?,
+                    m: match m {
+                        Some(_) => Some(get_vec(format!("{name}.m"), var)?),
+                        None => None,
+                    },
+                },
                 State::Adam { m, v } => State::Adam {
                     m: get(format!("{name}.m"), m)?,
                     v: get(format!("{name}.v"), v)?,
@@ -201,6 +253,11 @@ impl Optimizer {
         let mut sq = 0f64;
         for var in &self.vars {
             if let Some(g) = grads.get(var.as_tensor()) {
+                // f32 squares summed in f32 per parameter, as `sqr().sum_all()` does.
+                if let Some(s) = with_cpu_f32(g, |g| sum_sq(g) as f64) {
+                    sq += s;
+                    continue;
+                }
                 sq += g
                     .sqr()?
                     .sum_all()?
@@ -225,6 +282,41 @@ impl Optimizer {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            // Constants exactly as candle's scalar ops convert them (`f64` math, then `as f32`).
+            let rule = match (self.cfg, &mut *state) {
+                (OptimizerConfig::Adam { beta1, beta2, eps }, State::AdamCpu { m, v }) => {
+                    Some(Fused::Adam {
+                        b1: beta1 as f32,
+                        omb1: (1.0 - beta1) as f32,
+                        b2: beta2 as f32,
+                        omb2: (1.0 - beta2) as f32,
+                        inv_bc1: (1.0 / (1.0 - beta1.powi(t))) as f32,
+                        inv_bc2: (1.0 / (1.0 - beta2.powi(t))) as f32,
+                        eps: eps as f32,
+                        m: RefCell::new(&mut m[..]),
+                        v: RefCell::new(&mut v[..]),
+                    })
+                }
+                (OptimizerConfig::RmsProp { alpha, eps, .. }, State::RmsPropCpu { v, m }) => {
+                    Some(Fused::RmsProp {
+                        alpha: alpha as f32,
+                        oma: (1.0 - alpha) as f32,
+                        eps: eps as f32,
+                        v: RefCell::new(&mut v[..]),
+                        m: RefCell::new(m.as_deref_mut()),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(rule) = rule {
+                let op = FusedStep {
+                    rule,
+                    scale: (scale != 1.0).then_some(scale as f32),
+                    lr: self.lr as f32,
+                };
+                var.as_tensor().inplace_op2(&g.contiguous()?, &op)?;
+                continue;
+            }
             let g = if scale != 1.0 {
                 (g * scale)?
             } else {
@@ -254,6 +346,145 @@ impl Optimizer {
             }
         }
         Ok(norm)
+    }
+}
+
+/// `f(slice)` when `t` is a contiguous `f32` tensor on the CPU, `None` otherwise.
+fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Some(f(&v[a..b])),
+        _ => None,
+    }
+}
+
+/// Sum of squares in `f32`, 16 independent lanes so the loop vectorises.
+fn sum_sq(g: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = g.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x * x;
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().map(|x| x * x).sum::<f32>()
+}
+
+/// The moments of one parameter and the rule's `f32` constants, for [`FusedStep`].
+enum Fused<'a> {
+    Adam {
+        b1: f32,
+        omb1: f32,
+        b2: f32,
+        omb2: f32,
+        inv_bc1: f32,
+        inv_bc2: f32,
+        eps: f32,
+        m: RefCell<&'a mut [f32]>,
+        v: RefCell<&'a mut [f32]>,
+    },
+    RmsProp {
+        alpha: f32,
+        oma: f32,
+        eps: f32,
+        v: RefCell<&'a mut [f32]>,
+        m: RefCell<Option<&'a mut [f32]>>,
+    },
+}
+
+/// One optimizer update of a parameter, in place, as a candle in-place op whose source is the
+/// gradient. Every `x * c` below is written `x * c + 0.0` because that is what candle's
+/// scalar ops compute (`affine(c, 0)`), keeping the result bit-identical to the tensor path.
+struct FusedStep<'a> {
+    rule: Fused<'a>,
+    /// Gradient clipping factor, when clipping applies this step.
+    scale: Option<f32>,
+    lr: f32,
+}
+
+impl InplaceOp2 for FusedStep<'_> {
+    fn name(&self) -> &'static str {
+        "pixelgym-fused-optimizer-step"
+    }
+
+    fn cpu_fwd(
+        &self,
+        ps: &mut CpuStorage,
+        pl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<()> {
+        let (CpuStorage::F32(p), CpuStorage::F32(g)) = (ps, gs) else {
+            candle_core::bail!("fused optimizer step needs f32 parameter and gradient")
+        };
+        let (Some((pa, pb)), Some((ga, gb))) = (pl.contiguous_offsets(), gl.contiguous_offsets())
+        else {
+            candle_core::bail!("fused optimizer step needs contiguous parameter and gradient")
+        };
+        let (p, g) = (&mut p[pa..pb], &g[ga..gb]);
+        if p.len() != g.len() {
+            candle_core::bail!("gradient has {} elements, parameter {}", g.len(), p.len())
+        }
+        let lr = self.lr;
+        let grad = |g: f32| match self.scale {
+            Some(s) => g * s + 0.0,
+            None => g,
+        };
+        match &self.rule {
+            Fused::Adam {
+                b1,
+                omb1,
+                b2,
+                omb2,
+                inv_bc1,
+                inv_bc2,
+                eps,
+                m,
+                v,
+            } => {
+                let (mut m, mut v) = (m.borrow_mut(), v.borrow_mut());
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let g = grad(g);
+                    *m = (*m * b1 + 0.0) + (g * omb1 + 0.0);
+                    *v = (*v * b2 + 0.0) + ((g * g) * omb2 + 0.0);
+                    let m_hat = *m * inv_bc1 + 0.0;
+                    let v_hat = *v * inv_bc2 + 0.0;
+                    let update = m_hat / (v_hat.sqrt() * 1.0 + eps);
+                    *p -= update * lr + 0.0;
+                }
+            }
+            Fused::RmsProp {
+                alpha,
+                oma,
+                eps,
+                v,
+                m,
+            } => {
+                let (mut v, mut m) = (v.borrow_mut(), m.borrow_mut());
+                match m.as_deref_mut() {
+                    Some(m) => {
+                        for (((p, &g), v), m) in
+                            p.iter_mut().zip(g).zip(v.iter_mut()).zip(m.iter_mut())
+                        {
+                            let g = grad(g);
+                            *v = (*v * alpha + 0.0) + ((g * g) * oma + 0.0);
+                            *m = (*m * alpha + 0.0) + (g * oma + 0.0);
+                            let denom = (*v - *m * *m) * 1.0 + eps;
+                            *p -= (g / denom.sqrt()) * lr + 0.0;
+                        }
+                    }
+                    None => {
+                        for ((p, &g), v) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                            let g = grad(g);
+                            *v = (*v * alpha + 0.0) + ((g * g) * oma + 0.0);
+                            *p -= (g / (*v * 1.0 + eps).sqrt()) * lr + 0.0;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -332,5 +563,98 @@ mod tests {
         let mut opt = Optimizer::new(vec![y.clone()], sgd, 1.0).unwrap();
         opt.step(&loss.backward().unwrap(), None).unwrap();
         assert_eq!(y.as_tensor().to_vec1::<f32>().unwrap(), vec![6.0, 8.0]);
+    }
+
+    /// Random-ish gradients from a nonlinear loss so the moments see varied values.
+    fn run_steps(
+        allow_fused: bool,
+        cfg: OptimizerConfig,
+        clip: Option<f64>,
+    ) -> (Vec<f32>, Vec<(String, Vec<f32>)>) {
+        let init: Vec<f32> = (0..1000)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0)
+            .collect();
+        let x = Var::new(init.as_slice(), &Device::Cpu).unwrap();
+        let mut opt =
+            Optimizer::build(vec![("x".into(), x.clone())], cfg, 0.01, allow_fused).unwrap();
+        assert_eq!(
+            matches!(
+                opt.state[0],
+                State::AdamCpu { .. } | State::RmsPropCpu { .. }
+            ),
+            allow_fused
+        );
+        for _ in 0..25 {
+            let t = x.as_tensor();
+            let loss = ((t.sin().unwrap() * t)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                + t.sum_all().unwrap())
+            .unwrap();
+            opt.step(&loss.backward().unwrap(), clip).unwrap();
+        }
+        let state = opt
+            .state_tensors()
+            .into_iter()
+            .map(|(k, t)| (k, t.to_vec1::<f32>().unwrap()))
+            .collect();
+        (x.as_tensor().to_vec1::<f32>().unwrap(), state)
+    }
+
+    #[test]
+    fn fused_cpu_step_is_bit_identical_to_the_tensor_ops() {
+        let rules = [
+            OptimizerConfig::ADAM,
+            OptimizerConfig::NATURE_RMSPROP,
+            OptimizerConfig::RmsProp {
+                alpha: 0.99,
+                eps: 1e-8,
+                centered: false,
+            },
+        ];
+        for cfg in rules {
+            for clip in [None, Some(0.5)] {
+                let fused = run_steps(true, cfg, clip);
+                let tensor = run_steps(false, cfg, clip);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&fused.0),
+                    bits(&tensor.0),
+                    "{cfg:?} clip {clip:?}: weights"
+                );
+                assert_eq!(fused.1.len(), tensor.1.len());
+                for ((kf, vf), (kt, vt)) in fused.1.iter().zip(&tensor.1) {
+                    assert_eq!(kf, kt);
+                    assert_eq!(bits(vf), bits(vt), "{cfg:?} clip {clip:?}: state {kf}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_state_saves_and_restores() {
+        let x = Var::new(&[1f32, -2.0, 3.0], &Device::Cpu).unwrap();
+        let mut opt = Optimizer::new(vec![x.clone()], OptimizerConfig::ADAM, 0.1).unwrap();
+        let loss = x.as_tensor().sqr().unwrap().sum_all().unwrap();
+        opt.step(&loss.backward().unwrap(), None).unwrap();
+        let saved: HashMap<String, Tensor> = opt.state_tensors().into_iter().collect();
+        let mut fresh = Optimizer::new(vec![x.clone()], OptimizerConfig::ADAM, 0.1).unwrap();
+        fresh.load_state(&saved, opt.steps()).unwrap();
+        for (k, t) in fresh.state_tensors() {
+            assert_eq!(
+                t.to_vec1::<f32>().unwrap(),
+                saved[&k].to_vec1::<f32>().unwrap(),
+                "{k}"
+            );
+        }
+        let mut bad = saved.clone();
+        bad.insert(
+            "0.m".into(),
+            Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap(),
+        );
+        assert!(fresh.load_state(&bad, 1).is_err());
     }
 }

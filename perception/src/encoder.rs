@@ -2,10 +2,11 @@
 //! `VarBuilder` (so weights are a flat name -> tensor map that saves as safetensors).
 
 use crate::conv::{Conv, ConvSpec, conv2d};
+use crate::dense::{Dense, dense};
 use crate::error::{PerceptionError, Result};
 use crate::frames::ObsSpec;
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder, linear};
+use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 /// Which encoder to build.
@@ -27,7 +28,7 @@ pub enum EncoderKind {
 #[derive(Debug, Clone)]
 pub struct ConvEncoder {
     convs: Vec<Conv>,
-    fc: Linear,
+    fc: Dense,
     out_dim: usize,
 }
 
@@ -48,6 +49,7 @@ impl ConvEncoder {
                 out_channels: out,
                 kernel,
                 stride,
+                padding: 0,
             };
             let (Some(nh), Some(nw)) = (spec.out_size(hh), spec.out_size(ww)) else {
                 return Err(PerceptionError::Shape(format!(
@@ -58,8 +60,8 @@ impl ConvEncoder {
             convs.push(conv2d(spec, vb.pp(format!("conv{i}")))?);
             (ch, hh, ww) = (out, nh, nw);
         }
-        let fc = linear(ch * hh * ww, fc, vb.pp("fc"))?;
-        let out_dim = fc.weight().dim(0)?;
+        let fc = dense(ch * hh * ww, fc, vb.pp("fc"))?;
+        let out_dim = fc.out_dim();
         Ok(Self { convs, fc, out_dim })
     }
 }
@@ -68,16 +70,16 @@ impl Module for ConvEncoder {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let mut x = xs.clone();
         for conv in &self.convs {
-            x = conv.forward(&x)?.relu()?;
+            x = conv.forward_relu(&x)?;
         }
-        self.fc.forward(&x.flatten_from(1)?)?.relu()
+        self.fc.forward_relu(&x.flatten_from(1)?)
     }
 }
 
 /// Fully connected ReLU layers on the flattened input.
 #[derive(Debug, Clone)]
 pub struct MlpEncoder {
-    layers: Vec<Linear>,
+    layers: Vec<Dense>,
     out_dim: usize,
 }
 
@@ -86,7 +88,7 @@ impl MlpEncoder {
         let mut layers = Vec::with_capacity(hidden.len());
         let mut dim = in_dim;
         for (i, &h) in hidden.iter().enumerate() {
-            layers.push(linear(dim, h, vb.pp(format!("fc{i}")))?);
+            layers.push(dense(dim, h, vb.pp(format!("fc{i}")))?);
             dim = h;
         }
         Ok(Self {
@@ -100,7 +102,7 @@ impl Module for MlpEncoder {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let mut x = xs.flatten_from(1)?;
         for layer in &self.layers {
-            x = layer.forward(&x)?.relu()?;
+            x = layer.forward_relu(&x)?;
         }
         Ok(x)
     }

@@ -4,11 +4,13 @@
 //!   normalised `f32` tensors on a device in one pass ([`frames_to_tensor`]).
 //! * [`Encoder`]: the Nature-DQN CNN, a small CNN for CPU work, and an MLP, all
 //!   `candle_nn::Module`s built from a `VarBuilder`.
-//! * Every convolution comes from [`conv::conv2d`], so a faster implementation can replace
-//!   candle's without touching encoders or agents.
+//! * Every convolution comes from [`conv::conv2d`] and every encoder dense layer from
+//!   [`dense::dense`]: on the CPU they run our own gemm kernels with hand-written backward
+//!   passes (candle's are selectable with [`conv::set_default_conv_impl`]).
 //! * [`DeviceChoice`]: `cpu`, or `cuda[:N]` in builds with the `cuda` feature.
 
 pub mod conv;
+pub mod dense;
 pub mod device;
 pub mod encoder;
 pub mod error;

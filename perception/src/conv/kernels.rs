@@ -130,37 +130,34 @@ pub(crate) fn matmul(
     }
 }
 
-/// Copies `n` floats; a fixed `N` lets the compiler emit plain vector moves for the kernel
-/// widths we ship instead of a `memcpy` call per kernel row.
-#[inline(always)]
-fn copy_row<const N: usize>(dst: &mut [f32], src: &[f32], n: usize) {
-    if N == 0 {
-        dst[..n].copy_from_slice(&src[..n]);
-    } else {
-        let d: &mut [f32; N] = (&mut dst[..N]).try_into().expect("N floats");
-        let s: &[f32; N] = (&src[..N]).try_into().expect("N floats");
-        *d = *s;
-    }
+/// Panics (an internal bug) unless every window of `g` lies inside one `(C, H, W)` sample of
+/// `x_len` floats and the patch matrix fits in `col_len`: the checks the unchecked copies
+/// below rely on.
+fn check_windows(g: &Geom, x_len: usize, col_len: usize) {
+    assert!(g.oh >= 1 && g.ow >= 1 && g.k >= 1);
+    assert!((g.oh - 1) * g.s + g.k <= g.h && (g.ow - 1) * g.s + g.k <= g.w);
+    assert!(x_len >= g.in_len() && col_len >= g.p() * g.kk());
 }
 
-#[inline(always)]
-fn add_row<const N: usize>(dst: &mut [f32], src: &[f32], n: usize) {
-    let n = if N == 0 { n } else { N };
-    for (d, s) in dst[..n].iter_mut().zip(&src[..n]) {
-        *d += *s;
-    }
-}
-
+/// Row by row copy of every window (`k` floats per kernel row; a fixed `N` lets the
+/// compiler emit plain vector moves for the kernel widths we ship).
 fn im2col_k<const N: usize>(g: &Geom, x: &[f32], col: &mut [f32]) {
-    let (k, s, kk, plane) = (g.k, g.s, g.kk(), g.h * g.w);
+    check_windows(g, x.len(), col.len());
+    let (k, s, plane) = (g.k, g.s, g.h * g.w);
+    let n = if N == 0 { k } else { N };
+    let xp = x.as_ptr();
+    let mut dst = col.as_mut_ptr();
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            let row = &mut col[(oy * g.ow + ox) * kk..][..kk];
             let base = oy * s * g.w + ox * s;
             for c in 0..g.c {
                 for ki in 0..k {
-                    let src = &x[c * plane + base + ki * g.w..];
-                    copy_row::<N>(&mut row[(c * k + ki) * k..], src, k);
+                    // SAFETY: `check_windows` bounds every read by the sample and the P*K
+                    // writes by `col`; the two slices do not overlap (`&` vs `&mut`).
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(xp.add(c * plane + base + ki * g.w), dst, n);
+                        dst = dst.add(n);
+                    }
                 }
             }
         }
@@ -168,15 +165,24 @@ fn im2col_k<const N: usize>(g: &Geom, x: &[f32], col: &mut [f32]) {
 }
 
 fn col2im_k<const N: usize>(g: &Geom, col: &[f32], dx: &mut [f32]) {
-    let (k, s, kk, plane) = (g.k, g.s, g.kk(), g.h * g.w);
+    check_windows(g, dx.len(), col.len());
+    let (k, s, plane) = (g.k, g.s, g.h * g.w);
+    let n = if N == 0 { k } else { N };
+    let dp = dx.as_mut_ptr();
+    let mut src = col.as_ptr();
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            let row = &col[(oy * g.ow + ox) * kk..][..kk];
             let base = oy * s * g.w + ox * s;
             for c in 0..g.c {
                 for ki in 0..k {
-                    let dst = &mut dx[c * plane + base + ki * g.w..];
-                    add_row::<N>(dst, &row[(c * k + ki) * k..], k);
+                    // SAFETY: as in `im2col_k`, with the roles of the slices swapped.
+                    unsafe {
+                        let d = dp.add(c * plane + base + ki * g.w);
+                        for j in 0..n {
+                            *d.add(j) += *src.add(j);
+                        }
+                        src = src.add(n);
+                    }
                 }
             }
         }

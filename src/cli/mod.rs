@@ -6,6 +6,7 @@ mod envs;
 mod eval;
 mod gif_writer;
 mod play;
+mod plot;
 mod scenario;
 mod train;
 
@@ -33,6 +34,8 @@ enum Command {
     Train(train::Args),
     /// Play a trained checkpoint for N episodes and report mean/std return.
     Eval(eval::Args),
+    /// Draw learning curves (return vs env steps) of training runs to a PNG.
+    Plot(plot::Args),
     /// Measure DQN training steps per second (Nature or small CNN).
     BenchTrain(bench_train::Args),
     /// Grade a driving policy on scripted scenarios (table, JUnit XML, JSON, GIFs).
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::BenchTrain(args) => bench_train::run(args),
         Command::Scenario(args) => scenario::run(args),
     };

@@ -950,6 +950,9 @@ mod tests {
             VarBuilder::from_varmap(&vm, DType::F64, &dev),
         )
         .unwrap();
+        // Seeded weights: with candle's unseeded init an occasional draw put a ReLU input
+        // within h of its kink, where finite differences are meaningless (a flaky test).
+        perception::init::seeded_init(&vm, 7).unwrap();
         let x = Tensor::new(
             &[
                 [[[0.1f64, 0.9], [0.4, 0.2]]],

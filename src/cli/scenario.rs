@@ -72,20 +72,30 @@ fn make_policy(
             Ok((sim::make_scripted(id, &cfg)?, overrides))
         }
         PolicySource::Checkpoint(path) => {
-            let loaded = super::eval::load(path, perception::DeviceChoice::Cpu, None, 0)?;
-            if !loaded.meta.env_id.starts_with("Drive") {
+            let meta = agents::checkpoint::read_meta(path)?;
+            if !meta.env_id.starts_with("Drive") {
                 bail!(
                     "{}: trained on `{}`; scenarios need a driving policy (Drive-v0 or DriveMap-v0)",
                     path.display(),
-                    loaded.meta.env_id
+                    meta.env_id
                 );
             }
-            if loaded.meta.env_atari.is_some() {
+            if meta.env_atari.is_some() {
                 bail!(
                     "{}: trained with Atari preprocessing wrappers, which the scenario runner does not apply",
                     path.display()
                 );
             }
+            let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
+                .with_context(|| format!("env options in {}", path.display()))?;
+            let device = perception::DeviceChoice::Cpu.device()?;
+            let policy = agents::dqn::DqnPolicy::load(
+                path,
+                &device,
+                Some(&meta.env_id),
+                meta.dqn.eval_epsilon,
+                0,
+            )?;
             // The observation and action settings the network was trained with.
             let keys = [
                 "obs",
@@ -99,13 +109,12 @@ fn make_policy(
                 "ray_fov_deg",
                 "vehicle",
             ];
-            let overrides: sim::EnvConfig = loaded
-                .options
+            let overrides: sim::EnvConfig = options
                 .iter()
                 .filter(|(k, _)| keys.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            Ok((Box::new(loaded.policy), overrides))
+            Ok((Box::new(policy), overrides))
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `pixelgym eval --checkpoint F --episodes N`: play a trained agent on the env it was
 //! trained on (options from the checkpoint) and report mean/std return.
 
-use agents::checkpoint::read_meta;
+use agents::checkpoint::{CheckpointMeta, read_meta};
 use agents::dqn::DqnPolicy;
 use agents::eval::evaluate;
 use anyhow::{Context, Result};
@@ -40,6 +40,10 @@ pub struct Args {
     /// GIF frames per second.
     #[arg(long, default_value_t = 30)]
     gif_fps: u16,
+    /// Record the evaluation episodes (seed, options, actions, rewards) to this JSON file,
+    /// for `pixelgym watch --replay`.
+    #[arg(long)]
+    record: Option<PathBuf>,
 }
 
 /// Play one episode of `policy` from `seed`, writing every rendered frame to `path`.
@@ -80,26 +84,105 @@ struct Output<'a> {
     returns: &'a [f64],
 }
 
+/// A trained policy and what it was trained on: what `eval` plays and `watch` shows.
+pub struct Loaded {
+    pub meta: CheckpointMeta,
+    /// The env options of the training run.
+    pub options: sim::EnvConfig,
+    /// Exploration while playing (the flag, else the checkpoint's `eval_epsilon`).
+    pub epsilon: f64,
+    pub policy: DqnPolicy,
+}
+
+impl Loaded {
+    /// The evaluation env (Atari preprocessing as in training, without life loss ends or
+    /// reward clipping).
+    pub fn build_env(&self) -> Result<Box<dyn sim::Env>> {
+        Ok(agents::train::build_env(
+            &self.meta.env_id,
+            &self.options,
+            self.meta.env_atari.as_ref(),
+            true,
+        )?)
+    }
+
+    /// The preprocessing `build_env` applies, for recorders and replays.
+    pub fn eval_atari(&self) -> Option<sim::preprocess::AtariPreprocessingConfig> {
+        self.meta.env_atari.clone().map(|mut c| {
+            c.terminal_on_life_loss = false;
+            c.clip_reward = false;
+            c
+        })
+    }
+}
+
+/// Load `checkpoint` for playing on `device`.
+pub fn load(
+    checkpoint: &std::path::Path,
+    device: DeviceChoice,
+    epsilon: Option<f64>,
+    seed: u64,
+) -> Result<Loaded> {
+    let meta = read_meta(checkpoint)?;
+    let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
+        .with_context(|| format!("env options in {}", checkpoint.display()))?;
+    let epsilon = epsilon.unwrap_or(meta.dqn.eval_epsilon);
+    let device = device.device()?;
+    let policy = DqnPolicy::load(checkpoint, &device, Some(&meta.env_id), epsilon, seed)?;
+    Ok(Loaded {
+        meta,
+        options,
+        epsilon,
+        policy,
+    })
+}
+
 pub fn run(args: Args) -> Result<()> {
     super::train::set_learner_threads(args.threads);
-    let meta = read_meta(&args.checkpoint)?;
-    let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
-        .with_context(|| format!("env options in {}", args.checkpoint.display()))?;
-    let mut env = agents::train::build_env(&meta.env_id, &options, meta.env_atari.as_ref(), true)?;
-    let epsilon = args.epsilon.unwrap_or(meta.dqn.eval_epsilon);
-    let device = args.device.device()?;
-    let mut policy = DqnPolicy::load(
-        &args.checkpoint,
-        &device,
-        Some(&meta.env_id),
+    let loaded = load(&args.checkpoint, args.device, args.epsilon, args.seed)?;
+    let env = loaded.build_env()?;
+    let atari = loaded.eval_atari();
+    let Loaded {
+        meta,
+        options,
         epsilon,
-        args.seed,
-    )?;
-    let report = evaluate(&mut policy, env.as_mut(), args.episodes, args.seed)?;
+        mut policy,
+    } = loaded;
+    // With --record, evaluation runs on a recorder declared as built (replay rebuilds it).
+    let (mut plain, mut recorded) = match &args.record {
+        Some(_) => {
+            let rec = sim::wrappers::RecordEpisode::new(env, options.clone());
+            let rec = match atari {
+                Some(cfg) => rec.atari(cfg),
+                None => rec,
+            };
+            (None, Some(rec))
+        }
+        None => (Some(env), None),
+    };
+    let env: &mut dyn sim::Env = match (&mut plain, &mut recorded) {
+        (_, Some(rec)) => rec,
+        (Some(env), None) => env.as_mut(),
+        (None, None) => anyhow::bail!("internal: no env"),
+    };
+    let report = evaluate(&mut policy, env, args.episodes, args.seed)?;
+    if let (Some(rec), Some(path)) = (&recorded, &args.record) {
+        rec.save(path)?;
+        eprintln!(
+            "recorded {} episode(s) to {}",
+            rec.record().episodes.len(),
+            path.display()
+        );
+    }
+    let env: &mut dyn sim::Env = match (&mut plain, &mut recorded) {
+        (_, Some(rec)) => rec,
+        (Some(env), None) => env.as_mut(),
+        (None, None) => anyhow::bail!("internal: no env"),
+    };
     if let Some(path) = &args.gif {
         let (frames, ret) = record_gif(
             &mut policy,
-            env.as_mut(),
+            env,
             args.seed,
             path,
             args.gif_scale,

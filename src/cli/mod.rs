@@ -9,6 +9,7 @@ mod play;
 mod plot;
 mod scenario;
 mod train;
+mod watch;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -40,6 +41,8 @@ enum Command {
     BenchTrain(bench_train::Args),
     /// Grade a driving policy on scripted scenarios (table, JUnit XML, JSON, GIFs).
     Scenario(scenario::Args),
+    /// Open the bevy viewer on an env (policy, checkpoint, keyboard or replay).
+    Watch(watch::Args),
 }
 
 /// Observation preprocessing applied on top of the env.
@@ -101,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Plot(args) => plot::run(args),
         Command::BenchTrain(args) => bench_train::run(args),
         Command::Scenario(args) => scenario::run(args),
+        Command::Watch(args) => watch::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,25 +45,70 @@ pub struct Args {
     /// GIF frames per second.
     #[arg(long, default_value_t = 30)]
     gif_fps: u16,
+    /// Record the episodes (seed, options, actions, rewards) to this JSON file, for
+    /// `pixelgym watch --replay`.
+    #[arg(long)]
+    record: Option<PathBuf>,
+}
+
+/// Add the options `kind` needs where the user set none (the scripted drivers read the
+/// privileged state vector); `watch` shares this with `play`.
+pub fn policy_options(kind: PolicyKind, env: &str, options: &mut sim::EnvConfig) -> Result<()> {
+    if kind == PolicyKind::Scripted {
+        sim::registry::scripted_defaults(env, options)?;
+    }
+    Ok(())
+}
+
+/// The random or scripted policy of `play` (and `watch`) for `env` built with `options`.
+pub fn make_policy(
+    kind: PolicyKind,
+    env: &str,
+    options: &sim::EnvConfig,
+    action_space: &sim::Space,
+    seed: u64,
+) -> Result<Box<dyn sim::Policy>> {
+    Ok(match kind {
+        PolicyKind::Random => Box::new(sim::RandomPolicy::new(
+            action_space.clone(),
+            sim::seeding::derive_seed(seed, "play-policy"),
+        )),
+        PolicyKind::Scripted => sim::make_scripted(env, options)?,
+    })
 }
 
 pub fn run(args: Args) -> Result<()> {
     let mut options = parse_env_options(&args.options)?;
-    if args.policy == PolicyKind::Scripted {
-        sim::registry::scripted_defaults(&args.env, &mut options)?;
+    policy_options(args.policy, &args.env, &mut options)?;
+    let env = build_env(&args.env, &options, args.preprocess)?;
+    if args.policy == PolicyKind::Scripted && args.preprocess != Preprocess::None {
+        bail!("--policy scripted reads the env's raw observation; use --preprocess none");
     }
-    let mut env = build_env(&args.env, &options, args.preprocess)?;
-    let mut policy: Box<dyn sim::Policy> = match args.policy {
-        PolicyKind::Random => Box::new(sim::RandomPolicy::new(
-            env.action_space().clone(),
-            sim::seeding::derive_seed(args.seed, "play-policy"),
-        )),
-        PolicyKind::Scripted => {
-            if args.preprocess != Preprocess::None {
-                bail!("--policy scripted reads the env's raw observation; use --preprocess none");
-            }
-            sim::make_scripted(&args.env, &options)?
+    let mut policy = make_policy(
+        args.policy,
+        &args.env,
+        &options,
+        env.action_space(),
+        args.seed,
+    )?;
+    // With --record, the env is wrapped in a recorder declared as built (replay rebuilds it).
+    let (mut plain, mut recorded) = match &args.record {
+        Some(_) => {
+            let rec = sim::wrappers::RecordEpisode::new(env, options.clone());
+            let rec = match args.preprocess {
+                Preprocess::None => rec,
+                Preprocess::Atari => {
+                    rec.atari(sim::preprocess::AtariPreprocessingConfig::default())
+                }
+            };
+            (None, Some(rec))
         }
+        None => (Some(env), None),
+    };
+    let env: &mut dyn sim::Env = match (&mut plain, &mut recorded) {
+        (_, Some(rec)) => rec,
+        (Some(env), None) => env.as_mut(),
+        (None, None) => bail!("internal: no env"),
     };
     if args.gif_every == 0 || args.gif_fps == 0 {
         bail!("--gif-every and --gif-fps must be at least 1");
@@ -131,6 +176,14 @@ pub fn run(args: Args) -> Result<()> {
     if let (Some(g), Some(path)) = (gif, &args.gif) {
         let n = g.finish()?;
         println!("wrote {} ({n} frames)", path.display());
+    }
+    if let (Some(rec), Some(path)) = (&recorded, &args.record) {
+        rec.save(path)?;
+        println!(
+            "recorded {} episode(s) to {}",
+            rec.record().episodes.len(),
+            path.display()
+        );
     }
     Ok(())
 }

@@ -61,43 +61,37 @@ fn setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static str, En
         "max_episode_steps",
     ];
     if let Some(k) = spec.env.keys().find(|k| reserved.contains(&k.as_str())) {
-        return Err(ScenarioError::Invalid {
-            file: file.clone(),
-            line: 0,
-            field: format!("env.{k}"),
-            message: "set by the scenario itself (map, ego, actors, time_limit_s)".into(),
-        });
+        return Err(scenario.invalid(
+            format!("env.{k}"),
+            "set by the scenario itself (map, ego, actors, time_limit_s)",
+        ));
     }
     let procedural = spec.map.layout == "procedural";
     let id = if procedural { DRIVE_ID } else { MAP_ID };
     if !procedural {
         if !track::MAP_NAMES.contains(&spec.map.layout.as_str()) {
-            return Err(ScenarioError::Invalid {
-                file: file.clone(),
-                line: 0,
-                field: "map.layout".into(),
-                message: format!(
+            return Err(scenario.invalid(
+                "map.layout",
+                format!(
                     "unknown layout `{}`; one of {}, procedural",
                     spec.map.layout,
                     track::MAP_NAMES.join(", ")
                 ),
-            });
+            ));
         }
         cfg.insert("map".into(), spec.map.layout.clone().into());
         cfg.insert("lane".into(), i64::from(spec.ego.lane).into());
         let map = map_track(scenario)?;
         if spec.ego.lane >= map.forward_lanes() {
-            return Err(ScenarioError::Invalid {
-                file: file.clone(),
-                line: 0,
-                field: "ego.lane".into(),
-                message: format!(
+            return Err(scenario.invalid(
+                "ego.lane",
+                format!(
                     "map `{}` has forward lanes 0..{}, got {}",
                     map.name(),
                     map.forward_lanes(),
                     spec.ego.lane
                 ),
-            });
+            ));
         }
         let mut obstacles = Vec::new();
         for (i, a) in spec.actors.iter().enumerate() {
@@ -108,12 +102,10 @@ fn setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static str, En
                 ActorKind::Barrier => ObstacleKind::Barrier,
             };
             if a.road != "main" {
-                return Err(ScenarioError::Invalid {
-                    file: file.clone(),
-                    line: 0,
-                    field: format!("actors[{i}].road"),
-                    message: "static objects are placed on the main road".into(),
-                });
+                return Err(scenario.invalid(
+                    format!("actors[{i}].road"),
+                    "static objects are placed on the main road",
+                ));
             }
             let offset = match a.offset {
                 Some(o) => o,
@@ -134,12 +126,10 @@ fn setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static str, En
             cfg.insert("obstacles".into(), toml::Value::Array(obstacles));
         }
     } else if spec.actors.iter().any(|a| a.kind != ActorKind::Car) {
-        return Err(ScenarioError::Invalid {
-            file: file.clone(),
-            line: 0,
-            field: "actors".into(),
-            message: "static objects need a map layout, not a procedural circuit".into(),
-        });
+        return Err(scenario.invalid(
+            "actors",
+            "static objects need a map layout, not a procedural circuit",
+        ));
     }
     cfg.insert("start_s".into(), f64::from(spec.ego.s).into());
     cfg.insert("start_speed".into(), f64::from(spec.ego.speed).into());
@@ -155,10 +145,7 @@ fn setup(scenario: &Scenario, overrides: &EnvConfig) -> Result<(&'static str, En
 }
 
 fn map_track(scenario: &Scenario) -> Result<Track> {
-    let sim = |e: crate::SimError| ScenarioError::Sim {
-        file: scenario.file.clone(),
-        message: e.to_string(),
-    };
+    let sim = |e| scenario.sim_error(e);
     Track::from_def(&track::builtin_map(&scenario.spec.map.layout).map_err(sim)?).map_err(sim)
 }
 
@@ -169,24 +156,22 @@ fn lane_offset(
     lane: u32,
     field: &str,
 ) -> Result<f32> {
-    let r = map.road(road).ok_or_else(|| ScenarioError::Invalid {
-        file: scenario.file.clone(),
-        line: 0,
-        field: field.to_string(),
-        message: format!("map `{}` has no road {road}", map.name()),
+    let r = map.road(road).ok_or_else(|| {
+        scenario.invalid(
+            field.to_string(),
+            format!("map `{}` has no road {road}", map.name()),
+        )
     })?;
     if lane >= r.lanes() {
-        return Err(ScenarioError::Invalid {
-            file: scenario.file.clone(),
-            line: 0,
-            field: field.to_string(),
-            message: format!(
+        return Err(scenario.invalid(
+            field.to_string(),
+            format!(
                 "actor on no lane: road `{}` of map `{}` has lanes 0..{}, got {lane}",
                 r.name(),
                 map.name(),
                 r.lanes()
             ),
-        });
+        ));
     }
     Ok(r.lane_offset(lane))
 }
@@ -202,11 +187,9 @@ fn road_index(scenario: &Scenario, name: &str, field: &str, roads: usize) -> Res
     };
     match idx {
         Some(i) if i < roads => Ok(i),
-        _ => Err(ScenarioError::Invalid {
-            file: scenario.file.clone(),
-            line: 0,
-            field: field.to_string(),
-            message: format!(
+        _ => Err(scenario.invalid(
+            field.to_string(),
+            format!(
                 "unknown road `{name}`; this map has {}",
                 if roads > 1 {
                     "main, cross (and cross1..)"
@@ -214,7 +197,7 @@ fn road_index(scenario: &Scenario, name: &str, field: &str, roads: usize) -> Res
                     "only main"
                 }
             ),
-        }),
+        )),
     }
 }
 
@@ -239,10 +222,7 @@ fn run_inner(
 ) -> Result<Report> {
     let spec = &scenario.spec;
     let file = &scenario.file;
-    let sim = |e: crate::SimError| ScenarioError::Sim {
-        file: file.clone(),
-        message: e.to_string(),
-    };
+    let sim = |e| scenario.sim_error(e);
     let (id, mut cfg) = setup(scenario, overrides)?;
     if opts.frame_every > 0 {
         cfg.entry("render_view")
@@ -286,12 +266,9 @@ fn run_inner(
                 ..IdmParams::default()
             },
         };
-        let npc = env.spawn_npc(&spawn).map_err(|e| ScenarioError::Invalid {
-            file: file.clone(),
-            line: 0,
-            field: format!("actors[{i}]"),
-            message: e.to_string(),
-        })?;
+        let npc = env
+            .spawn_npc(&spawn)
+            .map_err(|e| scenario.invalid(format!("actors[{i}]"), e.to_string()))?;
         npc_of[i] = Some(npc);
     }
     // Event targets, checked before the first step.
@@ -326,15 +303,13 @@ fn run_inner(
     };
     let route_length = route_end - route_start;
     if route_length <= 0.0 || (!track.closed() && route_end > track.length() + 1e-3) {
-        return Err(ScenarioError::Invalid {
-            file: file.clone(),
-            line: 0,
-            field: "route.end_s".into(),
-            message: format!(
+        return Err(scenario.invalid(
+            "route.end_s",
+            format!(
                 "the route must end beyond the ego start and on the map (length {:.1} m)",
                 track.length()
             ),
-        });
+        ));
     }
     let goal = track
         .pose_at(
@@ -452,12 +427,7 @@ fn run_inner(
                 },
             };
             env.command_npc(npc, cmd)
-                .map_err(|err| ScenarioError::Invalid {
-                    file: file.clone(),
-                    line: 0,
-                    field: format!("events[{k}]"),
-                    message: err.to_string(),
-                })?;
+                .map_err(|err| scenario.invalid(format!("events[{k}]"), err.to_string()))?;
         }
         action = policy.act(env.obs()).map_err(sim)?;
     };

@@ -527,6 +527,27 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// An [`ScenarioError::Invalid`] for `field` of this file (its line is filled in by
+    /// [`ScenarioError::with_line`] on the way out).
+    pub fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            file: self.file.clone(),
+            line: 0,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The simulator refused this scenario's world.
+    pub fn sim_error(&self, e: crate::SimError) -> ScenarioError {
+        ScenarioError::Sim {
+            file: self.file.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// 1-based line number of byte offset `at`.
 fn line_of(text: &str, at: usize) -> usize {
     let at = at.min(text.len());

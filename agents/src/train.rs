@@ -270,6 +270,9 @@ fn run_any(
     resume: bool,
 ) -> Result<TrainSummary> {
     cfg.validate()?;
+    // Optimizer state decaying into denormals made Adam 70% of a Pong run (see
+    // `perception::denormals`); the learner runs on this thread.
+    let _ftz = perception::denormals::flush_denormals();
     let venv = VecEnv::from_fn(cfg.num_envs, cfg.env_threads, make_env)?;
     match venv.single_observation_space().dtype() {
         Some(SpaceDType::U8) => Run::<u8>::new(cfg, run_dir, venv, make_env, resume)?.run(progress),

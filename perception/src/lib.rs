@@ -7,9 +7,11 @@
 //! * Every convolution comes from [`conv::conv2d`] and every encoder dense layer from
 //!   [`dense::dense`]: on the CPU they run our own gemm kernels with hand-written backward
 //!   passes (candle's are selectable with [`conv::set_default_conv_impl`]).
+//! * [`denormals`]: flush-to-zero for the learner's threads (denormals cost ~100x on x86).
 //! * [`DeviceChoice`]: `cpu`, or `cuda[:N]` in builds with the `cuda` feature.
 
 pub mod conv;
+pub mod denormals;
 pub mod dense;
 pub mod device;
 pub mod encoder;

@@ -41,13 +41,16 @@ pub struct Args {
     quiet: bool,
 }
 
-/// Make candle's CPU kernels use `n` threads. Must run before any tensor work starts.
+/// Make candle's CPU kernels use `n` threads (0: one per core), with denormals flushed to
+/// zero. Must run before any tensor work starts.
 pub fn set_learner_threads(n: usize) {
     if n > 0 {
         // SAFETY: called at the start of a subcommand, before this process starts any other
         // thread that could read the environment concurrently.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
     }
+    // The kernels' worker threads flush denormals like the learner thread does.
+    perception::denormals::init_global_pool(n);
 }
 
 /// Draws an indicatif bar from the training loop's progress reports.

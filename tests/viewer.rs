@@ -324,3 +324,57 @@ fn a_replay_is_played_back_checked_and_a_tampered_one_refused() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_scenario_plays_in_the_window_with_its_verdict() {
+    let dir = tmp_dir("scenario");
+    let shot = dir.join("cut_in.png");
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/scenarios/cut_in_aggressive.toml"
+    );
+    // The scripted driver meets the aggressive cut-in: the same collision at 1.0 s as
+    // `pixelgym scenario run` grades (sim/tests/scenarios.rs), reported per run.
+    let out = under_xvfb(&[
+        "watch",
+        "--scenario",
+        file,
+        "--frames",
+        "70",
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--no-msaa",
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "watch failed: {err}");
+    assert!(
+        err.contains("scenario `cut_in_aggressive` run 1: FAIL")
+            && err.contains("collision_vehicle at 1.0 s"),
+        "{err}"
+    );
+    assert!(Picture::load(&shot).std_dev() > 10.0, "blank screenshot");
+
+    // A broken scenario is refused before any window opens, naming file, line and field.
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(file)
+        .unwrap()
+        .replace("lane = 1", "lane = 7");
+    std::fs::write(&bad, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelgym"))
+        .args(["watch", "--scenario", bad.to_str().unwrap()])
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("bad.toml") && err.contains("actors[0].lane"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

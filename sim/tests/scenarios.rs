@@ -157,3 +157,45 @@ fn malformed_files_are_refused_with_file_and_field() {
     let e = refused(&format!("{BASE}[ego]\nlane = 5\n")).to_string();
     assert!(e.contains("ego.lane"), "{e}");
 }
+
+/// The viewer steps a scenario through `ScenarioEnv` one agent step at a time: that must be
+/// the very run `scenario::run` grades (same steps, same outcome), the episode must end
+/// where the scenario ends, and a reset must start the same run again.
+#[test]
+fn scenario_env_steps_the_graded_run() {
+    use sim::Env;
+    let sc = Scenario::load(&suite_dir().join("cut_in_aggressive.toml")).unwrap();
+    let report = run_scripted(&sc);
+    let mut overrides = sim::EnvConfig::new();
+    overrides.insert("obs".into(), "state".into());
+    let (id, cfg) = scenario::env_setup(&sc, &overrides).unwrap();
+    let mut env = scenario::ScenarioEnv::start(sc.clone(), &overrides).unwrap();
+    let mut rewards = Vec::new();
+    for round in 0..2 {
+        let mut policy = sim::make_scripted(id, &cfg).unwrap();
+        let (obs, _) = env.reset(Some(999)).unwrap();
+        let mut action = policy.act(obs).unwrap();
+        let mut run_rewards = Vec::new();
+        let mut steps = 0u64;
+        loop {
+            let step = env.step(action.as_action()).unwrap();
+            steps += 1;
+            run_rewards.push(step.reward.to_bits());
+            if step.done() {
+                assert!(step.terminated, "a scenario end terminates the episode");
+                break;
+            }
+            action = policy.act(step.obs).unwrap();
+        }
+        assert_eq!(steps, report.steps, "round {round}");
+        assert_eq!(env.steps(), report.steps);
+        assert_eq!(env.outcome(), Some(&report.outcome), "round {round}");
+        let err = env.step(action.as_action()).unwrap_err().to_string();
+        assert!(err.contains("after the scenario ended"), "{err}");
+        rewards.push(run_rewards);
+    }
+    assert_eq!(
+        rewards[0], rewards[1],
+        "a reset replays the scenario bit for bit"
+    );
+}

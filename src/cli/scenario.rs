@@ -54,12 +54,13 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// What the policy flag names, resolved once.
-enum PolicySource {
+pub(crate) enum PolicySource {
     Scripted,
     Checkpoint(PathBuf),
 }
 
-fn make_policy(
+/// The policy for `scenario` and the env options it needs (its observation settings).
+pub(crate) fn make_policy(
     source: &PolicySource,
     scenario: &Scenario,
 ) -> Result<(Box<dyn sim::Policy>, sim::EnvConfig)> {

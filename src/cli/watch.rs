@@ -42,6 +42,11 @@ pub struct Args {
     /// Play back an episode record (`pixelgym play/eval --record`), checking every step.
     #[arg(long, conflicts_with = "policy")]
     replay: Option<PathBuf>,
+    /// Run a scenario file (configs/scenarios/*.toml) with its actors, events and criteria;
+    /// each run's verdict shows in the HUD and on stderr. Works with --policy scripted,
+    /// random or keyboard, or --checkpoint (a driving policy).
+    #[arg(long, conflicts_with = "replay")]
+    scenario: Option<PathBuf>,
     /// Seed of the first episode.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -106,7 +111,47 @@ pub fn run(args: Args) -> Result<()> {
         }
     };
     let (id, options, atari, host_env, driver): (String, sim::EnvConfig, bool, EnvHandle, Driver) =
-        if let Some(path) = &args.replay {
+        if let Some(path) = &args.scenario {
+            use super::scenario::{PolicySource, make_policy};
+            let scenario = sim::scenario::Scenario::load(path)?;
+            if !args.options.is_empty() {
+                bail!("--option cannot change a scenario's env (edit the file's [env] table)");
+            }
+            let (policy, overrides) = match (&args.checkpoint, args.policy) {
+                (Some(ckpt), _) => {
+                    let (p, o) = make_policy(&PolicySource::Checkpoint(ckpt.clone()), &scenario)?;
+                    (Some(p), o)
+                }
+                (None, PolicyKind::Scripted) => {
+                    let (p, o) = make_policy(&PolicySource::Scripted, &scenario)?;
+                    (Some(p), o)
+                }
+                (None, PolicyKind::Random | PolicyKind::Keyboard) => {
+                    let mut o = sim::EnvConfig::new();
+                    o.insert("obs".into(), "state".into());
+                    (None, o)
+                }
+            };
+            let senv = sim::scenario::ScenarioEnv::start(scenario, &overrides)?;
+            let id = sim::Env::id(&senv).to_string();
+            same_env(&id)?;
+            let options = sim::scenario::env_setup(senv.scenario(), &overrides)?.1;
+            let driver = match (policy, args.policy) {
+                (Some(p), _) => Driver::Policy(p),
+                (None, PolicyKind::Random) => Driver::Policy(Box::new(sim::RandomPolicy::new(
+                    sim::Env::action_space(&senv).clone(),
+                    args.seed,
+                ))),
+                (None, _) => Driver::Keyboard,
+            };
+            (
+                id,
+                options,
+                false,
+                EnvHandle::Scenario(Box::new(senv)),
+                driver,
+            )
+        } else if let Some(path) = &args.replay {
             let record = sim::wrappers::EpisodeRecord::load(path)?;
             same_env(&record.env_id)?;
             let cursor =

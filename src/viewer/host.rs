@@ -6,12 +6,16 @@
 use anyhow::{Result, bail};
 use sim::drive::DriveEnv;
 use sim::drive::scene::Scene;
+use sim::scenario::ScenarioEnv;
 use sim::wrappers::{EpisodeRecord, obs_hash};
 use sim::{ActionScores, Env, Info, Obs, OwnedAction, Policy, Space};
 
 /// The env, concrete for the driving envs so the viewer can read their scene and physics.
 pub enum EnvHandle {
     Drive(Box<DriveEnv>),
+    /// A scenario file's run (`watch --scenario`): the driving env plus its scripted actors,
+    /// events and criteria.
+    Scenario(Box<ScenarioEnv>),
     Other(Box<dyn Env>),
 }
 
@@ -36,6 +40,7 @@ impl EnvHandle {
     pub fn env(&mut self) -> &mut dyn Env {
         match self {
             EnvHandle::Drive(e) => e.as_mut(),
+            EnvHandle::Scenario(e) => e.as_mut(),
             EnvHandle::Other(e) => e.as_mut(),
         }
     }
@@ -44,6 +49,7 @@ impl EnvHandle {
     pub fn env_ref(&self) -> &dyn Env {
         match self {
             EnvHandle::Drive(e) => e.as_ref(),
+            EnvHandle::Scenario(e) => e.as_ref(),
             EnvHandle::Other(e) => e.as_ref(),
         }
     }
@@ -52,7 +58,16 @@ impl EnvHandle {
     pub fn drive(&self) -> Option<&DriveEnv> {
         match self {
             EnvHandle::Drive(e) => Some(e.as_ref()),
+            EnvHandle::Scenario(e) => Some(e.drive()),
             EnvHandle::Other(_) => None,
+        }
+    }
+
+    /// The scenario run, when watching one.
+    pub fn scenario(&self) -> Option<&ScenarioEnv> {
+        match self {
+            EnvHandle::Scenario(e) => Some(e.as_ref()),
+            _ => None,
         }
     }
 
@@ -198,6 +213,8 @@ pub struct Stats {
     pub last_end: Option<&'static str>,
     /// Return of the last finished episode.
     pub last_return: Option<f64>,
+    /// The last scenario run's verdict line (`watch --scenario`).
+    pub scenario_result: Option<String>,
     pub info: Info,
     /// Total agent steps since start.
     pub total_steps: u64,
@@ -441,6 +458,16 @@ impl Host {
             }));
             self.stats.last_return = Some(self.stats.episode_return);
             self.needs_reset = true;
+            if let Some(outcome) = self.env.scenario().and_then(|e| e.outcome()) {
+                let line = format!(
+                    "scenario `{}` run {}: {}",
+                    self.env.scenario().map_or("", |e| &e.scenario().spec.name),
+                    self.stats.episode,
+                    outcome.summary()
+                );
+                eprintln!("{line}");
+                self.stats.scenario_result = Some(line);
+            }
         } else {
             self.choose()?;
         }

@@ -222,6 +222,18 @@ fn update_text(
             s.push_str("  COLLISION");
         }
     }
+    if let Some(sc) = host.env.scenario() {
+        let _ = write!(
+            s,
+            "\nscenario {}  {:.1} / {:.0} s",
+            sc.scenario().spec.name,
+            sc.steps() as f32 * sim::drive::world::DT * sc.drive().options().action_repeat as f32,
+            sc.scenario().spec.time_limit_s
+        );
+        if let Some(r) = &st.scenario_result {
+            let _ = write!(s, "\nlast {r}");
+        }
+    }
     if let Some(r) = host.replay() {
         match &r.mismatch {
             Some(m) => {

@@ -165,6 +165,29 @@ pub struct Outcome {
     pub reached_goal: bool,
 }
 
+impl Outcome {
+    /// One line for people: verdict, score, route, why it ended, infractions.
+    pub fn summary(&self) -> String {
+        let infractions = if self.infractions.is_empty() {
+            "none".to_string()
+        } else {
+            self.infractions
+                .iter()
+                .map(|i| format!("{} at {:.1} s", i.kind.name(), i.t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "{} (score {:.2}, route {:.0}%, {:.1} s, ended: {:?}, infractions: {infractions})",
+            self.verdict.label(),
+            self.driving_score,
+            100.0 * self.route_completion,
+            self.sim_time,
+            self.end
+        )
+    }
+}
+
 /// Time-to-collision of the ego with one actor: the gap along the ego's heading to an actor
 /// in its path divided by the closing speed; `None` when not in the path or not closing.
 pub fn time_to_collision(ego: &EgoSample, actor: &ActorSample) -> Option<f32> {

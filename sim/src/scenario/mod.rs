@@ -11,5 +11,5 @@ pub mod spec;
 pub use criteria::{
     ActorSample, Contact, EgoSample, Infraction, InfractionKind, Monitor, Outcome, RunEnd,
 };
-pub use runner::{Report, RunOptions, env_setup, run};
+pub use runner::{Report, RunOptions, ScenarioEnv, env_setup, run};
 pub use spec::{Scenario, ScenarioError, ScenarioSpec, Verdict, collect_files};

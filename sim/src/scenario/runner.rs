@@ -1,6 +1,8 @@
 //! Runs one scenario: builds the map with its static actors, starts the ego, spawns the NPC
 //! cars, fires their events when the triggers say so, and feeds every step to the criteria
 //! monitor. Deterministic: the same scenario and policy give the same report, bit for bit.
+//! [`ScenarioEnv`] is the scenario as an `Env` (what [`run`] steps, and what the viewer
+//! shows); [`run`] drives it with a policy and reports.
 
 use super::criteria::{ActorSample, Contact, EgoSample, Monitor, Outcome, RunEnd};
 use super::spec::{ActionKind, ActorKind, Result, Scenario, ScenarioError, Trigger, Verdict};
@@ -9,8 +11,10 @@ use crate::drive::track::{self, ObstacleDef, ObstacleKind, Track};
 use crate::drive::traffic::{IdmParams, NpcCommand, NpcSpawn};
 use crate::drive::world::{CollisionKind, DT};
 use crate::drive::{DRIVE_ID, DriveEnv, MAP_ID};
-use crate::env::{Env, OwnedFrame};
+use crate::env::{Action, Env, Frame, Info, Obs, OwnedFrame, Step};
+use crate::error::SimError;
 use crate::policy::Policy;
+use crate::space::Space;
 use serde::Serialize;
 
 /// What one run of one scenario produced.
@@ -220,17 +224,114 @@ fn run_inner(
     opts: RunOptions,
     frames: &mut Vec<OwnedFrame>,
 ) -> Result<Report> {
+    let sim = |e| scenario.sim_error(e);
+    let mut overrides = overrides.clone();
+    if opts.frame_every > 0 {
+        overrides
+            .entry("render_view")
+            .or_insert_with(|| toml::Value::String("top_down".into()));
+    }
+    let mut senv = ScenarioEnv::start(scenario.clone(), &overrides)?;
+    policy.reset();
+    let mut action = policy.act(senv.obs()).map_err(sim)?;
+    loop {
+        if opts.frame_every > 0 && senv.steps.is_multiple_of(u64::from(opts.frame_every)) {
+            frames.push(senv.env.render().to_owned());
+        }
+        if senv.advance(action.as_action())? {
+            break;
+        }
+        action = policy.act(senv.obs()).map_err(sim)?;
+    }
+    if opts.frame_every > 0 {
+        frames.push(senv.env.render().to_owned());
+    }
+    let outcome = senv.outcome.take().ok_or_else(|| ScenarioError::Sim {
+        file: scenario.file.clone(),
+        message: "the run ended without an outcome".into(),
+    })?;
+    Ok(Report {
+        scenario: scenario.spec.name.clone(),
+        file: scenario.file.clone(),
+        policy: policy.name().to_string(),
+        expect: scenario.spec.expect,
+        steps: senv.steps,
+        outcome,
+    })
+}
+
+/// A scenario as an [`Env`]: the driving env with the scenario's map, ego start and actors,
+/// whose `step` also fires the scenario's events and runs its criteria monitor. The episode
+/// ends when the scenario run ends (verdict in [`ScenarioEnv::outcome`]); `reset` starts the
+/// scenario over from its own seed (a seed passed to `reset` is ignored: the file fixes it).
+/// [`run`] grades a policy with it; the viewer shows it step by step.
+pub struct ScenarioEnv {
+    scenario: Scenario,
+    env: DriveEnv,
+    run: Started,
+    /// What the last reset or step returned (the env's own reward, flags and info).
+    last: (f32, bool, bool, Info),
+    outcome: Option<Outcome>,
+    steps: u64,
+    actors: Vec<ActorSample>,
+}
+
+/// A scenario's per-run state, set up at every (re)start.
+struct Started {
+    track: Track,
+    /// Actor index and NPC id of each event's target, in event order.
+    targets: Vec<(usize, usize)>,
+    fired: Vec<bool>,
+    goal: [f32; 2],
+    /// `None` once the run has ended.
+    monitor: Option<Monitor>,
+}
+
+impl ScenarioEnv {
+    /// Build the env `env_setup(&scenario, overrides)` names and start the scenario: reset
+    /// with its seed, spawn its cars, check its events' targets and route.
+    pub fn start(scenario: Scenario, overrides: &EnvConfig) -> Result<Self> {
+        let (id, cfg) = setup(&scenario, overrides)?;
+        let mut env = DriveEnv::new(id, &cfg).map_err(|e| scenario.sim_error(e))?;
+        let (run, info) = begin(&scenario, &mut env)?;
+        Ok(ScenarioEnv {
+            scenario,
+            env,
+            run,
+            last: (0.0, false, false, info),
+            outcome: None,
+            steps: 0,
+            actors: Vec::new(),
+        })
+    }
+
+    /// The scenario being run.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// The driving env underneath (scene, physics, traffic).
+    pub fn drive(&self) -> &DriveEnv {
+        &self.env
+    }
+
+    /// The verdict and metrics, once the run has ended (until the next reset).
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Agent steps since the scenario started.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+}
+
+/// Reset `env` with the scenario's seed, spawn its cars, check its events and route.
+fn begin(scenario: &Scenario, env: &mut DriveEnv) -> Result<(Started, Info)> {
     let spec = &scenario.spec;
     let file = &scenario.file;
     let sim = |e| scenario.sim_error(e);
-    let (id, mut cfg) = setup(scenario, overrides)?;
-    if opts.frame_every > 0 {
-        cfg.entry("render_view")
-            .or_insert_with(|| toml::Value::String("top_down".into()));
-    }
-    let mut env = DriveEnv::new(id, &cfg).map_err(sim)?;
-    env.reset(Some(spec.seed)).map_err(sim)?;
-
+    let info = env.reset(Some(spec.seed)).map_err(sim)?.1;
     let track = env.track().cloned().ok_or_else(|| ScenarioError::Sim {
         file: file.clone(),
         message: "env has no track after reset".into(),
@@ -292,8 +393,6 @@ fn run_inner(
         }
         targets.push((i, npc));
     }
-    policy.reset();
-    let mut action = policy.act(env.obs()).map_err(sim)?;
     let route_start = spec.ego.s;
     let route_end = match spec.route.end_s {
         Some(end) => end,
@@ -317,26 +416,67 @@ fn run_inner(
             track.lane_offset(spec.ego.lane.min(track.lanes().saturating_sub(1))),
         )
         .0;
-    let mut monitor = Monitor::new(
+    let monitor = Monitor::new(
         spec.criteria,
         spec.penalties,
         route_length,
         spec.route.goal_radius_m,
     );
-    let repeat = env.options().action_repeat as f32;
-    let half = env.options().vehicle.half_extents;
-    let mut fired = vec![false; spec.events.len()];
-    let mut actors: Vec<ActorSample> = Vec::with_capacity(spec.actors.len());
-    let mut steps = 0u64;
-    let end = loop {
-        if opts.frame_every > 0 && steps.is_multiple_of(u64::from(opts.frame_every)) {
-            frames.push(env.render().to_owned());
+    let run = Started {
+        track,
+        targets,
+        fired: vec![false; spec.events.len()],
+        goal,
+        monitor: Some(monitor),
+    };
+    Ok((run, info))
+}
+
+impl ScenarioEnv {
+    /// One agent step: the env steps, the monitor observes, due events fire. Returns true
+    /// when the scenario run has ended (the outcome is then set).
+    fn advance(&mut self, action: Action<'_>) -> Result<bool> {
+        match self.step_and_observe(action)? {
+            Some(end) => {
+                if let Some(monitor) = self.run.monitor.take() {
+                    self.outcome = Some(monitor.finish(end));
+                }
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        let step = env.step(action.as_action()).map_err(sim)?;
+    }
+
+    /// Step the env, feed the monitor, fire due events; `Some` when the run ends here.
+    fn step_and_observe(&mut self, action: Action<'_>) -> Result<Option<RunEnd>> {
+        let ScenarioEnv {
+            scenario,
+            env,
+            run,
+            last,
+            steps,
+            actors,
+            ..
+        } = self;
+        let spec = &scenario.spec;
+        let file = &scenario.file;
+        let sim = |e| scenario.sim_error(e);
+        let Some(monitor) = run.monitor.as_mut() else {
+            return Err(sim(SimError::NeedsReset {
+                id: format!("scenario `{}`", spec.name),
+                when: "after the scenario ended",
+            }));
+        };
+        let track = &run.track;
+        let goal = run.goal;
+        let repeat = env.options().action_repeat as f32;
+        let half = env.options().vehicle.half_extents;
+        let step = env.step(action).map_err(sim)?;
         let (terminated, truncated) = (step.terminated, step.truncated);
+        *last = (step.reward, terminated, truncated, step.info);
         let drive = step.info.drive.unwrap_or_default();
-        steps += 1;
-        let t = steps as f32 * DT * repeat;
+        *steps += 1;
+        let t = *steps as f32 * DT * repeat;
         let world = env.world().ok_or_else(|| ScenarioError::Sim {
             file: file.clone(),
             message: "env lost its world".into(),
@@ -379,26 +519,26 @@ fn run_inner(
             speed: 0.0,
             half_size: [o.half_extents[0], o.half_extents[2]],
         }));
-        if let Some(end) = monitor.observe(&ego, &actors) {
-            break end;
+        if let Some(end) = monitor.observe(&ego, actors) {
+            return Ok(Some(end));
         }
         if terminated || truncated {
-            break if drive.route_fraction >= 1.0 {
+            return Ok(Some(if drive.route_fraction >= 1.0 {
                 RunEnd::RouteDone
             } else {
                 RunEnd::EnvEnded
-            };
+            }));
         }
         if t >= spec.time_limit_s {
-            break RunEnd::Timeout;
+            return Ok(Some(RunEnd::Timeout));
         }
         // Events whose trigger holds fire once, before the next step.
         let completion = monitor.route_completion();
         for (k, e) in spec.events.iter().enumerate() {
-            if fired[k] {
+            if run.fired[k] {
                 continue;
             }
-            let (_, npc) = targets[k];
+            let (_, npc) = run.targets[k];
             let Some(state) = env.npc(npc) else { continue };
             let due = match scenario.triggers[k] {
                 Trigger::Time(at) => t >= at,
@@ -412,7 +552,7 @@ fn run_inner(
             if !due {
                 continue;
             }
-            fired[k] = true;
+            run.fired[k] = true;
             let cmd = match e.action {
                 ActionKind::LaneChange => NpcCommand::ChangeLane {
                     lane: e.to_lane.unwrap_or_default(),
@@ -429,17 +569,63 @@ fn run_inner(
             env.command_npc(npc, cmd)
                 .map_err(|err| scenario.invalid(format!("events[{k}]"), err.to_string()))?;
         }
-        action = policy.act(env.obs()).map_err(sim)?;
-    };
-    if opts.frame_every > 0 {
-        frames.push(env.render().to_owned());
+        Ok(None)
     }
-    Ok(Report {
-        scenario: spec.name.clone(),
-        file: file.clone(),
-        policy: policy.name().to_string(),
-        expect: spec.expect,
-        steps,
-        outcome: monitor.finish(end),
-    })
+
+    fn to_sim(&self, e: ScenarioError) -> SimError {
+        SimError::Invalid(e.with_line(&self.scenario.source).to_string())
+    }
+}
+
+impl Env for ScenarioEnv {
+    fn id(&self) -> &str {
+        self.env.id()
+    }
+
+    fn observation_space(&self) -> &Space {
+        self.env.observation_space()
+    }
+
+    fn action_space(&self) -> &Space {
+        self.env.action_space()
+    }
+
+    fn reset(&mut self, _seed: Option<u64>) -> crate::error::Result<(Obs<'_>, Info)> {
+        let (run, info) = begin(&self.scenario, &mut self.env).map_err(|e| self.to_sim(e))?;
+        self.run = run;
+        self.last = (0.0, false, false, info);
+        self.outcome = None;
+        self.steps = 0;
+        Ok((self.env.obs(), info))
+    }
+
+    fn step(&mut self, action: Action<'_>) -> crate::error::Result<Step<'_>> {
+        let ended = self.advance(action).map_err(|e| self.to_sim(e))?;
+        let (reward, env_terminated, truncated, mut info) = self.last;
+        // The scenario decides when the episode ends (collision, blocked, goal, timeout);
+        // an end the env itself reached keeps its own flags.
+        let env_ended = env_terminated || truncated;
+        if ended && !env_ended {
+            info.end_reason = Some("scenario_ended");
+        }
+        Ok(Step {
+            obs: self.env.obs(),
+            reward,
+            terminated: env_terminated || (ended && !env_ended),
+            truncated,
+            info,
+        })
+    }
+
+    fn obs(&self) -> Obs<'_> {
+        self.env.obs()
+    }
+
+    fn render(&mut self) -> Frame<'_> {
+        self.env.render()
+    }
+
+    fn action_meanings(&self) -> Option<&'static [&'static str]> {
+        self.env.action_meanings()
+    }
 }

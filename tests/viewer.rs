@@ -124,8 +124,19 @@ fn project(c: &Camera, p: [f32; 3], w: f32, h: f32) -> (f32, f32) {
 
 #[test]
 fn drive_screenshot_shows_the_car_and_road_where_the_sim_has_them() {
+    // The look a software renderer gets by default (flat sunlit colours, blob shadows).
+    check_drive_screenshot("fast");
+}
+
+#[test]
+fn drive_screenshot_in_the_pbr_look_too() {
+    // A real GPU's default: bevy's PBR with shadow maps.
+    check_drive_screenshot("pbr");
+}
+
+fn check_drive_screenshot(look: &str) {
     let (seed, steps, w, h) = (3u64, 30u64, 1280usize, 720usize);
-    let dir = tmp_dir("drive");
+    let dir = tmp_dir(&format!("drive-{look}"));
     let shot = dir.join("drive.png");
     let out = under_xvfb(&[
         "watch",
@@ -142,6 +153,8 @@ fn drive_screenshot_shows_the_car_and_road_where_the_sim_has_them() {
         &w.to_string(),
         "--height",
         &h.to_string(),
+        "--look",
+        look,
         "--screenshot",
         shot.to_str().unwrap(),
     ]);

@@ -74,6 +74,12 @@ pub struct Args {
     /// Turn off 4x multisampling (cheaper on software renderers).
     #[arg(long)]
     no_msaa: bool,
+    /// Shading of the driving scene: auto (fast on a software renderer such as lavapipe,
+    /// pbr on a GPU), pbr (bevy's PBR with shadow maps) or fast (flat sunlit colours, blob
+    /// shadows).
+    #[cfg(feature = "viewer")]
+    #[arg(long, value_enum, default_value = "auto")]
+    look: crate::viewer::LookChoice,
 }
 
 /// The env's own agent-step rate: physics at 60 Hz over the action repeat for driving, 60 Hz
@@ -242,6 +248,7 @@ pub fn run(args: Args) -> Result<()> {
         screenshot: args.screenshot.clone(),
         frames: args.frames,
         msaa: !args.no_msaa,
+        look: args.look,
     };
     let outcome = viewer::run(host, cfg)?;
     let t = &outcome.timings;

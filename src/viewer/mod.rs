@@ -7,6 +7,7 @@
 pub mod camera;
 pub mod control;
 pub mod convert;
+pub mod flat;
 pub mod host;
 pub mod hud;
 pub mod inset;
@@ -21,6 +22,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use host::{Driver, EnvHandle, Host, ReplayCursor};
+
+/// Which look the driving scene gets (`--look`).
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LookChoice {
+    /// Fast on a software (CPU) adapter such as lavapipe, PBR on a GPU.
+    #[default]
+    Auto,
+    /// bevy's PBR materials and shadow maps.
+    Pbr,
+    /// Flat sunlit colours and blob shadows: a few shader instructions per pixel.
+    Fast,
+}
 
 /// How the window runs.
 #[derive(Debug, Clone)]
@@ -39,6 +52,8 @@ pub struct WatchConfig {
     pub frames: Option<u64>,
     /// Multisample anti-aliasing (4x); off halves the work of software renderers.
     pub msaa: bool,
+    /// Shading of the driving scene.
+    pub look: LookChoice,
 }
 
 /// The viewer's own CPU time, outside rendering, summed over the run.
@@ -195,9 +210,11 @@ pub fn run(host: Host, cfg: WatchConfig) -> Result<Outcome> {
     .insert_resource(control::Clock::new(cfg.steps_per_sec, cfg.speed, fixed))
     .insert_resource(control::Exit::new(cfg.frames, cfg.screenshot.clone()))
     .insert_resource(CameraMsaa(if cfg.msaa { Msaa::Sample4 } else { Msaa::Off }))
+    .insert_resource(cfg.look)
     .insert_resource(shared.clone())
     .init_resource::<Timings>()
     .add_plugins((
+        flat::FlatPlugin,
         scene::ScenePlugin,
         camera::CameraPlugin,
         hud::HudPlugin,

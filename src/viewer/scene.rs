@@ -4,14 +4,16 @@
 //! scaled with nearest filtering.
 
 use super::convert::{box_transform, color, vertex_color};
+use super::flat::{FlatMaterial, blob_transform, sun_direction};
 use super::host::Host;
-use super::{CameraMsaa, Timings, ViewerSet};
+use super::{CameraMsaa, LookChoice, Timings, ViewerSet};
 use bevy::asset::RenderAssetUsages;
 use bevy::image::ImageSampler;
 use bevy::light::{CascadeShadowConfigBuilder, NotShadowCaster};
 use bevy::prelude::*;
 use bevy::render::render_resource::PrimitiveTopology;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+use bevy::render::renderer::RenderAdapterInfo;
 use sim::drive::scene::{Rgb, Scene};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -21,6 +23,8 @@ use std::time::Instant;
 const SURFACE_Y: f32 = 0.01;
 const MARKINGS_Y: f32 = 0.03;
 const GROUND_Y: f32 = -0.02;
+/// Blob shadows lie above the markings.
+const BLOB_Y: f32 = 0.045;
 
 /// Draws the driving scene or the env's frame.
 pub struct ScenePlugin;
@@ -32,13 +36,42 @@ impl Plugin for ScenePlugin {
     }
 }
 
-/// One bevy entity per scene box, reused frame to frame; materials cached per colour.
-#[derive(Resource, Default)]
+/// How the driving scene is shaded, decided at start-up (see [`LookChoice`]).
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Look {
+    /// bevy's PBR materials, a sun with cascaded shadow maps.
+    Pbr,
+    /// [`FlatMaterial`] and blob shadows: for software renderers.
+    Fast,
+}
+
+/// A box's material in either look.
+#[derive(Clone)]
+enum BoxMaterial {
+    Pbr(Handle<StandardMaterial>),
+    Fast(Handle<FlatMaterial>),
+}
+
+impl BoxMaterial {
+    fn insert(&self, e: &mut EntityCommands) {
+        match self {
+            BoxMaterial::Pbr(h) => e.insert(MeshMaterial3d(h.clone())),
+            BoxMaterial::Fast(h) => e.insert(MeshMaterial3d(h.clone())),
+        };
+    }
+}
+
+/// One bevy entity per scene box, reused frame to frame; materials cached per colour. In
+/// the fast look each box also has a blob shadow entity.
+#[derive(Resource)]
 struct BoxPool {
+    look: Look,
     entities: Vec<Entity>,
+    shadows: Vec<Entity>,
     colors: Vec<Rgb>,
-    materials: HashMap<Rgb, Handle<StandardMaterial>>,
+    materials: HashMap<Rgb, BoxMaterial>,
     cube: Handle<Mesh>,
+    blob: Option<(Handle<Mesh>, Handle<FlatMaterial>)>,
 }
 
 /// The env's rendered frame (non-driving envs) and its texture.
@@ -108,13 +141,29 @@ fn road_mesh(scene: &Scene) -> Mesh {
     .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, col)
 }
 
+/// The look `choice` means on this adapter: `auto` is fast on a CPU (software) adapter.
+fn decide_look(choice: LookChoice, adapter: Option<&RenderAdapterInfo>) -> Look {
+    match choice {
+        LookChoice::Pbr => Look::Pbr,
+        LookChoice::Fast => Look::Fast,
+        LookChoice::Auto => {
+            let software = adapter.is_some_and(|a| a.device_type == wgpu_types::DeviceType::Cpu);
+            if software { Look::Fast } else { Look::Pbr }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn setup_scene(
     mut commands: Commands,
     host: NonSend<Host>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
+    mut flat: ResMut<Assets<FlatMaterial>>,
     mut images: ResMut<Assets<Image>>,
     msaa: Res<CameraMsaa>,
+    choice: Res<LookChoice>,
+    adapter: Option<Res<RenderAdapterInfo>>,
 ) {
     let Some(scene) = host.env.scene() else {
         // Arcade and classic envs: their own frame, centred, pixel aspect kept.
@@ -151,25 +200,9 @@ fn setup_scene(
         }
         return;
     };
+    let look = decide_look(*choice, adapter.as_deref());
+    commands.insert_resource(look);
     commands.insert_resource(ClearColor(color(scene.sky)));
-    commands.insert_resource(GlobalAmbientLight {
-        color: Color::WHITE,
-        brightness: 600.0,
-        ..default()
-    });
-
-    // The road: one mesh, flat-coloured triangles as the CPU camera draws them.
-    commands.spawn((
-        Mesh3d(meshes.add(road_mesh(scene))),
-        MeshMaterial3d(materials.add(StandardMaterial {
-            base_color: Color::WHITE,
-            perceptual_roughness: 0.95,
-            cull_mode: None,
-            double_sided: true,
-            ..default()
-        })),
-        NotShadowCaster,
-    ));
 
     // Ground: a plane covering the road's extent with a wide margin.
     let (mut lo, mut hi) = (Vec2::splat(f32::MAX), Vec2::splat(f32::MIN));
@@ -184,17 +217,58 @@ fn setup_scene(
     }
     let size = hi - lo + Vec2::splat(600.0);
     let mid = 0.5 * (lo + hi);
+    let road = meshes.add(road_mesh(scene));
+    let ground = meshes.add(Plane3d::default().mesh().size(size.x, size.y));
+    let ground_at = Transform::from_xyz(mid.x, GROUND_Y, mid.y);
+    let cube = meshes.add(Cuboid::new(1.0, 1.0, 1.0));
+
+    if look == Look::Fast {
+        // The road's vertex colours times white; the ground its colour; the sun in the
+        // shader; no light entities, no shadow maps.
+        commands.spawn((
+            Mesh3d(road),
+            MeshMaterial3d(flat.add(FlatMaterial::lit(Color::WHITE))),
+        ));
+        commands.spawn((
+            Mesh3d(ground),
+            MeshMaterial3d(flat.add(FlatMaterial::lit(color(scene.ground)))),
+            ground_at,
+        ));
+        let blob = (
+            meshes.add(Plane3d::default().mesh().size(1.0, 1.0)),
+            flat.add(FlatMaterial::shadow()),
+        );
+        commands.insert_resource(BoxPool::new(look, cube, Some(blob)));
+        return;
+    }
+
+    commands.insert_resource(GlobalAmbientLight {
+        color: Color::WHITE,
+        brightness: 600.0,
+        ..default()
+    });
+    // The road: one mesh, flat-coloured triangles as the CPU camera draws them.
     commands.spawn((
-        Mesh3d(meshes.add(Plane3d::default().mesh().size(size.x, size.y))),
+        Mesh3d(road),
+        MeshMaterial3d(materials.add(StandardMaterial {
+            base_color: Color::WHITE,
+            perceptual_roughness: 0.95,
+            cull_mode: None,
+            double_sided: true,
+            ..default()
+        })),
+        NotShadowCaster,
+    ));
+    commands.spawn((
+        Mesh3d(ground),
         MeshMaterial3d(materials.add(StandardMaterial {
             base_color: color(scene.ground),
             perceptual_roughness: 1.0,
             ..default()
         })),
-        Transform::from_xyz(mid.x, GROUND_Y, mid.y),
+        ground_at,
         NotShadowCaster,
     ));
-
     // The sun, from the direction the CPU camera shades with.
     commands.spawn((
         DirectionalLight {
@@ -202,7 +276,7 @@ fn setup_scene(
             shadow_maps_enabled: true,
             ..default()
         },
-        Transform::from_xyz(0.4, 0.8, 0.3).looking_at(Vec3::ZERO, Vec3::Y),
+        Transform::from_translation(sun_direction()).looking_at(Vec3::ZERO, Vec3::Y),
         CascadeShadowConfigBuilder {
             num_cascades: 2,
             first_cascade_far_bound: 25.0,
@@ -211,11 +285,25 @@ fn setup_scene(
         }
         .build(),
     ));
+    commands.insert_resource(BoxPool::new(look, cube, None));
+}
 
-    commands.insert_resource(BoxPool {
-        cube: meshes.add(Cuboid::new(1.0, 1.0, 1.0)),
-        ..default()
-    });
+impl BoxPool {
+    fn new(
+        look: Look,
+        cube: Handle<Mesh>,
+        blob: Option<(Handle<Mesh>, Handle<FlatMaterial>)>,
+    ) -> Self {
+        Self {
+            look,
+            entities: Vec::new(),
+            shadows: Vec::new(),
+            colors: Vec::new(),
+            materials: HashMap::new(),
+            cube,
+            blob,
+        }
+    }
 }
 
 /// Size of the env's rendered frame (0 x 0 when it has none).
@@ -230,11 +318,8 @@ fn sync_boxes(
     host: NonSend<Host>,
     pool: Option<ResMut<BoxPool>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
-    mut q: Query<(
-        &mut Transform,
-        &mut Visibility,
-        &mut MeshMaterial3d<StandardMaterial>,
-    )>,
+    mut flat: ResMut<Assets<FlatMaterial>>,
+    mut q: Query<(&mut Transform, &mut Visibility)>,
     mut timings: ResMut<Timings>,
 ) {
     let (Some(mut pool), Some(scene)) = (pool, host.env.scene()) else {
@@ -242,38 +327,59 @@ fn sync_boxes(
     };
     let t0 = Instant::now();
     let pool = &mut *pool;
+    let look = pool.look;
     for (i, b) in scene.boxes.iter().enumerate() {
         let mat = pool
             .materials
             .entry(b.color)
-            .or_insert_with(|| {
-                materials.add(StandardMaterial {
+            .or_insert_with(|| match look {
+                Look::Pbr => BoxMaterial::Pbr(materials.add(StandardMaterial {
                     base_color: color(b.color),
                     perceptual_roughness: 0.6,
                     ..default()
-                })
+                })),
+                Look::Fast => BoxMaterial::Fast(flat.add(FlatMaterial::lit(color(b.color)))),
             })
             .clone();
         let transform = box_transform(b);
         if i >= pool.entities.len() {
-            let e = commands
-                .spawn((Mesh3d(pool.cube.clone()), MeshMaterial3d(mat), transform))
-                .id();
-            pool.entities.push(e);
+            let mut e = commands.spawn((Mesh3d(pool.cube.clone()), transform));
+            mat.insert(&mut e);
+            pool.entities.push(e.id());
             pool.colors.push(b.color);
+            if let Some((mesh, shadow)) = &pool.blob {
+                let s = commands.spawn((
+                    Mesh3d(mesh.clone()),
+                    MeshMaterial3d(shadow.clone()),
+                    blob_transform(&transform, BLOB_Y),
+                ));
+                pool.shadows.push(s.id());
+            }
             continue;
         }
-        if let Ok((mut t, mut vis, mut m)) = q.get_mut(pool.entities[i]) {
+        if let Ok((mut t, mut vis)) = q.get_mut(pool.entities[i]) {
             *t = transform;
             *vis = Visibility::Inherited;
-            if pool.colors[i] != b.color {
-                pool.colors[i] = b.color;
-                m.0 = mat;
-            }
+        }
+        if let Some(&s) = pool.shadows.get(i)
+            && let Ok((mut t, mut vis)) = q.get_mut(s)
+        {
+            *t = blob_transform(&transform, BLOB_Y);
+            *vis = Visibility::Inherited;
+        }
+        if pool.colors[i] != b.color {
+            pool.colors[i] = b.color;
+            mat.insert(&mut commands.entity(pool.entities[i]));
         }
     }
-    for &e in &pool.entities[scene.boxes.len().min(pool.entities.len())..] {
-        if let Ok((_, mut vis, _)) = q.get_mut(e) {
+    let n = scene.boxes.len();
+    let hidden = pool
+        .entities
+        .iter()
+        .skip(n)
+        .chain(pool.shadows.iter().skip(n));
+    for &e in hidden {
+        if let Ok((_, mut vis)) = q.get_mut(e) {
             *vis = Visibility::Hidden;
         }
     }

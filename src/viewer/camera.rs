@@ -4,9 +4,11 @@
 
 use super::convert::{camera_transform, vec3, yaw_pitch};
 use super::host::Host;
+use super::scene::Look;
 use super::{CameraMsaa, Timings, ViewerSet};
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
 use bevy::prelude::*;
+use bevy::render::view::Msaa;
 use sim::drive::raster::{Camera as SimCamera, View};
 use std::time::Instant;
 
@@ -68,7 +70,7 @@ pub struct CameraPlugin;
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<CameraState>()
-            .add_systems(Startup, spawn_camera)
+            .add_systems(Startup, spawn_camera.after(super::scene::choose_look))
             .add_systems(
                 Update,
                 (
@@ -80,7 +82,12 @@ impl Plugin for CameraPlugin {
     }
 }
 
-fn spawn_camera(mut commands: Commands, host: NonSend<Host>, msaa: Res<CameraMsaa>) {
+fn spawn_camera(
+    mut commands: Commands,
+    host: NonSend<Host>,
+    msaa: Res<CameraMsaa>,
+    look: Option<Res<Look>>,
+) {
     if host.env.scene().is_none() {
         return;
     }
@@ -93,7 +100,11 @@ fn spawn_camera(mut commands: Commands, host: NonSend<Host>, msaa: Res<CameraMsa
             ..default()
         }),
         Transform::from_xyz(0.0, 10.0, 20.0).looking_at(Vec3::ZERO, Vec3::Y),
-        msaa.0,
+        if look.is_some_and(|l| *l == Look::Fast) {
+            Msaa::Off
+        } else {
+            msaa.0
+        },
         MainCamera,
     ));
 }

@@ -31,7 +31,7 @@ pub struct ScenePlugin;
 
 impl Plugin for ScenePlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, setup_scene)
+        app.add_systems(Startup, (choose_look, setup_scene).chain())
             .add_systems(Update, (sync_boxes, copy_env_frame).in_set(ViewerSet::Draw));
     }
 }
@@ -41,7 +41,8 @@ impl Plugin for ScenePlugin {
 pub enum Look {
     /// bevy's PBR materials, a sun with cascaded shadow maps.
     Pbr,
-    /// [`FlatMaterial`] and blob shadows: for software renderers.
+    /// [`FlatMaterial`] and blob shadows, no multisampling (which cost 2.6x the frame time
+    /// under lavapipe): for software renderers.
     Fast,
 }
 
@@ -153,6 +154,15 @@ fn decide_look(choice: LookChoice, adapter: Option<&RenderAdapterInfo>) -> Look 
     }
 }
 
+/// Decide the look once the render adapter is known (before the scene and camera spawn).
+pub fn choose_look(
+    mut commands: Commands,
+    choice: Res<LookChoice>,
+    adapter: Option<Res<RenderAdapterInfo>>,
+) {
+    commands.insert_resource(decide_look(*choice, adapter.as_deref()));
+}
+
 #[allow(clippy::too_many_arguments)]
 fn setup_scene(
     mut commands: Commands,
@@ -162,8 +172,7 @@ fn setup_scene(
     mut flat: ResMut<Assets<FlatMaterial>>,
     mut images: ResMut<Assets<Image>>,
     msaa: Res<CameraMsaa>,
-    choice: Res<LookChoice>,
-    adapter: Option<Res<RenderAdapterInfo>>,
+    look: Res<Look>,
 ) {
     let Some(scene) = host.env.scene() else {
         // Arcade and classic envs: their own frame, centred, pixel aspect kept.
@@ -200,8 +209,7 @@ fn setup_scene(
         }
         return;
     };
-    let look = decide_look(*choice, adapter.as_deref());
-    commands.insert_resource(look);
+    let look = *look;
     commands.insert_resource(ClearColor(color(scene.sky)));
 
     // Ground: a plane covering the road's extent with a wide margin.

@@ -7,6 +7,7 @@
 //! * Every convolution comes from [`conv::conv2d`] and every encoder dense layer from
 //!   [`dense::dense`]: on the CPU they run our own gemm kernels with hand-written backward
 //!   passes (candle's are selectable with [`conv::set_default_conv_impl`]).
+//! * [`heap`]: keep freed tensor buffers in the heap (no page faults every step).
 //! * [`denormals`]: flush-to-zero for the learner's threads (denormals cost ~100x on x86).
 //! * [`DeviceChoice`]: `cpu`, or `cuda[:N]` in builds with the `cuda` feature.
 
@@ -17,6 +18,7 @@ pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod frames;
+pub mod heap;
 pub mod init;
 
 pub use candle_core;

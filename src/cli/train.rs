@@ -41,8 +41,9 @@ pub struct Args {
     quiet: bool,
 }
 
-/// Make candle's CPU kernels use `n` threads (0: one per core), with denormals flushed to
-/// zero. Must run before any tensor work starts.
+/// Set up the process for learner work: candle's CPU kernels on `n` threads (0: one per
+/// core) with denormals flushed to zero, and freed tensor buffers kept in the heap. Must run
+/// before any tensor work starts.
 pub fn set_learner_threads(n: usize) {
     if n > 0 {
         // SAFETY: called at the start of a subcommand, before this process starts any other
@@ -51,6 +52,8 @@ pub fn set_learner_threads(n: usize) {
     }
     // The kernels' worker threads flush denormals like the learner thread does.
     perception::denormals::init_global_pool(n);
+    // A step's tensors reuse the last step's memory instead of page-faulting in anew.
+    perception::heap::keep_freed_buffers();
 }
 
 /// Draws an indicatif bar from the training loop's progress reports.

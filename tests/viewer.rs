@@ -20,6 +20,21 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Run `pixelgym ARGS` with no display, expecting a refusal before any window would open;
+/// returns stderr (checked to hold no panic).
+fn refused_without_display(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pixelgym"))
+        .args(args)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
 /// Run `pixelgym ARGS` under `xvfb-run`; CI installs it (.ci/run), so its absence is a failure.
 fn under_xvfb(args: &[&str]) -> Output {
     let probe = Command::new("xvfb-run").arg("--help").output();
@@ -271,19 +286,11 @@ fn pong_screenshot_shows_the_game_frame_scaled() {
 
 #[test]
 fn without_a_display_watch_says_how_to_run_headless() {
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelgym"))
-        .args(["watch", "Catch-v0"])
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(!out.status.success());
+    let err = refused_without_display(&["watch", "Catch-v0"]);
     assert!(
         err.contains("no display") && err.contains("xvfb-run -a"),
         "{err}"
     );
-    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
@@ -324,13 +331,7 @@ fn a_replay_is_played_back_checked_and_a_tampered_one_refused() {
     let r = &mut record["episodes"][0]["rewards"][8];
     *r = serde_json::json!(r.as_f64().unwrap() + 2.0);
     std::fs::write(&rec, serde_json::to_vec(&record).unwrap()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelgym"))
-        .args(["watch", "--replay", rec.to_str().unwrap()])
-        .env_remove("DISPLAY")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(!out.status.success());
+    let err = refused_without_display(&["watch", "--replay", rec.to_str().unwrap()]);
     assert!(
         err.contains("refusing the replay") && err.contains("step 9: reward"),
         "{err}"
@@ -377,17 +378,10 @@ fn a_scenario_plays_in_the_window_with_its_verdict() {
         .unwrap()
         .replace("lane = 1", "lane = 7");
     std::fs::write(&bad, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pixelgym"))
-        .args(["watch", "--scenario", bad.to_str().unwrap()])
-        .env_remove("DISPLAY")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert!(!out.status.success());
+    let err = refused_without_display(&["watch", "--scenario", bad.to_str().unwrap()]);
     assert!(
         err.contains("bad.toml") && err.contains("actors[0].lane"),
         "{err}"
     );
-    assert!(!err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

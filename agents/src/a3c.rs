@@ -111,6 +111,11 @@ pub struct A3cConfig {
     pub encoder: EncoderKind,
     /// Hidden layer widths when the trunk is an MLP.
     pub mlp_hidden: Vec<usize>,
+    /// One trunk for both heads (paper: yes, the conv trunk is shared). `false` gives the
+    /// value head its own encoder of the same kind (`value_encoder.*`), as Stable-Baselines'
+    /// MLP actor-critics do: on CartPole the shared MLP trunk let the policy gradient, scaled
+    /// by advantages of tens, drag the value estimates far above the returns.
+    pub shared_trunk: bool,
     /// Env steps per env between updates (paper: 5).
     pub t_max: usize,
     /// Discount factor (paper: 0.99).
@@ -147,6 +152,7 @@ impl Default for A3cConfig {
             workers: 2,
             encoder: EncoderKind::Auto,
             mlp_hidden: vec![64, 64],
+            shared_trunk: true,
             t_max: 5,
             gamma: 0.99,
             entropy_beta: 0.01,
@@ -292,11 +298,12 @@ impl ActionKind {
     }
 }
 
-/// Encoder + policy head + value head. Weights are named `encoder.*`, `policy.*`, `value.*`
-/// and (continuous) `log_std`.
+/// Encoder + policy head + value head. Weights are named `encoder.*`, `policy.*`, `value.*`,
+/// (continuous) `log_std` and (without a shared trunk) `value_encoder.*`.
 #[derive(Debug, Clone)]
 pub struct ActorCritic {
     encoder: Encoder,
+    value_encoder: Option<Encoder>,
     policy: Linear,
     value: Linear,
     log_std: Option<Tensor>,
@@ -309,7 +316,21 @@ impl ActorCritic {
         let encoder = Encoder::new(cfg.encoder, obs, &cfg.mlp_hidden, vb.pp("encoder"))?;
         let f = encoder.out_dim();
         let policy = linear(f, kind.dim(), vb.pp("policy"))?;
-        let value = linear(f, 1, vb.pp("value"))?;
+        let value_encoder = if cfg.shared_trunk {
+            None
+        } else {
+            Some(Encoder::new(
+                cfg.encoder,
+                obs,
+                &cfg.mlp_hidden,
+                vb.pp("value_encoder"),
+            )?)
+        };
+        let value = linear(
+            value_encoder.as_ref().map_or(f, Encoder::out_dim),
+            1,
+            vb.pp("value"),
+        )?;
         let log_std = match &kind {
             ActionKind::Discrete(_) => None,
             ActionKind::Continuous(b) => Some(vb.get_with_hints(
@@ -320,6 +341,7 @@ impl ActorCritic {
         };
         Ok(Self {
             encoder,
+            value_encoder,
             policy,
             value,
             log_std,
@@ -331,7 +353,11 @@ impl ActorCritic {
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let h = self.encoder.forward(xs)?;
         let head = self.policy.forward(&h)?;
-        let v = self.value.forward(&h)?.squeeze(1)?;
+        let v = match &self.value_encoder {
+            Some(e) => self.value.forward(&e.forward(xs)?)?,
+            None => self.value.forward(&h)?,
+        }
+        .squeeze(1)?;
         Ok((head, v))
     }
 

@@ -403,3 +403,18 @@ init_log_std = -0.5
     );
     assert!(mean > -2.0, "greedy return {mean}");
 }
+
+/// The shipped A3C configs parse, validate and record themselves in a form that parses
+/// again (what a resumed run reads).
+#[test]
+fn shipped_a3c_configs_parse() {
+    for name in ["cartpole_a3c", "pong_a3c", "drive_a3c"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs")
+            .join(format!("{name}.toml"));
+        let cfg = TrainConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(cfg.algo, agents::train::Algo::A3c, "{name}");
+        let again = TrainConfig::from_toml(&cfg.resolved_toml().unwrap(), &path).unwrap();
+        assert_eq!(again, cfg.resolved(), "{name}");
+    }
+}

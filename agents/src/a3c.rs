@@ -14,7 +14,8 @@
 //! 6. The run: `workers` threads (async) or one learner on a `VecEnv` of `workers` envs
 //!    (sync), with a coordinator thread that logs, evaluates and checkpoints; the same run
 //!    directory, CSV files, TensorBoard curves and checkpoints as the DQN loop
-//!    ([`crate::train`]).
+//!    ([`crate::train`]). `episodes.csv` has a `worker` column: the worker's index (async)
+//!    or the env's index in the VecEnv (sync); TensorBoard gets each worker's recent return.
 //! 7. [`A3cPolicy`]: a trained actor-critic behind `sim::Policy`.
 //!
 //! ## What protects what (async mode)

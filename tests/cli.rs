@@ -134,3 +134,66 @@ fn bad_input_is_a_clear_error_and_a_failing_exit_code() {
         }
     }
 }
+
+/// `pixelgym train` runs A3C when the config says `algo = "a3c"`, and `eval` loads the A3C
+/// checkpoint through the same loader as DQN ones (refusing --epsilon, which is DQN's).
+#[test]
+fn train_and_eval_an_a3c_config() {
+    let dir = std::env::temp_dir().join(format!("pixelgym-cli-a3c-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("catch_a3c.toml");
+    std::fs::write(
+        &cfg,
+        "algo = \"a3c\"\ntotal_steps = 2000\nlog_every = 500\n[env]\nid = \"Catch-v0\"\n\
+         [eval]\nepisodes = 5\n[a3c]\nmode = \"sync\"\nworkers = 2\nencoder = \"mlp\"\n\
+         mlp_hidden = [16]\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let out = pixelgym(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("training a3c on Catch-v0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("done: 2000 env steps, 200 updates"),
+        "{}",
+        stdout(&out)
+    );
+    let best = run.join("best.safetensors");
+    let out = pixelgym(&[
+        "eval",
+        "--checkpoint",
+        best.to_str().unwrap(),
+        "--episodes",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["episodes"], 3);
+    let out = pixelgym(&[
+        "eval",
+        "--checkpoint",
+        best.to_str().unwrap(),
+        "--epsilon",
+        "0.1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--epsilon applies to DQN"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

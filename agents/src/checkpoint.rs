@@ -31,7 +31,7 @@ const META_KEY: &str = "pixelgym";
 pub struct CheckpointMeta {
     /// Layout version ([`FORMAT_VERSION`]).
     pub format: u32,
-    /// Algorithm (`dqn`).
+    /// Algorithm (`dqn` or `a3c`).
     pub agent: String,
     /// Registered env id the network was trained on.
     pub env_id: String,
@@ -44,10 +44,17 @@ pub struct CheckpointMeta {
     pub obs_shape: Vec<usize>,
     /// `u8` or `f32`.
     pub obs_dtype: String,
-    /// Number of discrete actions.
+    /// Number of discrete actions (for a continuous A3C policy: action dimensions).
     pub n_actions: usize,
-    /// Network and learning hyperparameters.
+    /// DQN network and learning hyperparameters (the defaults in an A3C checkpoint).
+    #[serde(default)]
     pub dqn: DqnConfig,
+    /// A3C network and learning hyperparameters, in `agent = "a3c"` checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a3c: Option<crate::a3c::A3cConfig>,
+    /// Bounds of a continuous (`Box`) action space the policy acts in, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_bounds: Option<crate::a3c::ActionBounds>,
     /// Env steps (over all parallel envs) when saved.
     pub step: u64,
     /// Gradient updates when saved.

@@ -706,6 +706,15 @@ impl DqnPolicy {
                 format!("trained on `{}`, not on `{env}`", meta.env_id),
             ));
         }
+        if meta.agent != "dqn" {
+            return Err(AgentError::checkpoint(
+                path,
+                format!(
+                    "is a `{}` checkpoint, not a dqn one (agents::load_policy loads any)",
+                    meta.agent
+                ),
+            ));
+        }
         let obs = meta
             .obs_spec()
             .map_err(|e| AgentError::checkpoint(path, e.to_string()))?;

@@ -22,6 +22,17 @@ pub enum AgentError {
          the last checkpoint was kept"
     )]
     NonFiniteLoss { step: u64, update: u64, value: f32 },
+    /// An A3C worker failed (error, NaN/inf loss or panic); every worker was stopped and
+    /// no checkpoint was written after the failure.
+    #[error(
+        "A3C worker {worker} failed at env step {step}: {reason}; training stopped, the last \
+         checkpoint was kept"
+    )]
+    Worker {
+        worker: usize,
+        step: u64,
+        reason: String,
+    },
     /// The environment rejected something.
     #[error(transparent)]
     Sim(#[from] sim::SimError),

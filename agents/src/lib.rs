@@ -3,6 +3,8 @@
 //! * [`dqn`]: DQN read top to bottom (config with the Nature defaults, Q-network with an
 //!   optional dueling head, Huber TD loss, Double DQN, target network, epsilon schedule), and
 //!   [`dqn::DqnPolicy`], the trained agent behind `sim::Policy`.
+//! * [`a3c`]: A3C (asynchronous workers, shared RMSProp) and A2C (its synchronous mode) read
+//!   top to bottom, for discrete and continuous actions, and [`a3c::A3cPolicy`].
 //! * [`replay`]: replay memory that stores each frame once and rebuilds stacks by index.
 //! * [`optim`]: Adam and RMSProp (with the Nature settings) and gradient clipping.
 //! * [`train`]: the training loop (config -> run directory), [`eval`]: evaluation episodes.
@@ -19,6 +21,7 @@
 //!   same run learns (mean eval return ~250-290 by 30-90k steps). Atari keeps Huber (rewards
 //!   clipped to [-1, 1], TD errors mostly inside the quadratic zone) as in the Nature paper.
 
+pub mod a3c;
 pub mod checkpoint;
 pub mod dqn;
 pub mod error;
@@ -30,3 +33,35 @@ pub mod tensorboard;
 pub mod train;
 
 pub use error::{AgentError, Result};
+
+use std::path::Path;
+
+/// Load any trained agent from a checkpoint as a `sim::Policy`, dispatching on its
+/// metadata's `agent`: DQN acts epsilon-greedily (`epsilon`, else the checkpoint's
+/// `eval_epsilon`); A3C acts greedily or by sampling as its `eval_greedy` says (`epsilon`
+/// does not apply to it). With `expect_env`, a checkpoint of another env is refused.
+pub fn load_policy(
+    path: &Path,
+    device: &candle_core::Device,
+    expect_env: Option<&str>,
+    epsilon: Option<f64>,
+    seed: u64,
+) -> Result<Box<dyn sim::Policy>> {
+    let meta = checkpoint::read_meta(path)?;
+    match meta.agent.as_str() {
+        "dqn" => Ok(Box::new(dqn::DqnPolicy::load(
+            path,
+            device,
+            expect_env,
+            epsilon.unwrap_or(meta.dqn.eval_epsilon),
+            seed,
+        )?)),
+        "a3c" => Ok(Box::new(a3c::A3cPolicy::load(
+            path, device, expect_env, None, seed,
+        )?)),
+        other => Err(AgentError::checkpoint(
+            path,
+            format!("unknown agent `{other}` (this build knows dqn and a3c)"),
+        )),
+    }
+}

@@ -1,4 +1,7 @@
-//! The DQN training loop behind `pixelgym train`: a TOML config in, a run directory out.
+//! The training loop behind `pixelgym train`: a TOML config in, a run directory out. This
+//! module runs DQN; `algo = "a3c"` configs go to [`crate::a3c`]'s workers, which write the
+//! same run directory (their `metrics.csv` has loss parts instead of epsilon and Q, their
+//! `episodes.csv` a `worker` column instead of `env`).
 //!
 //! A run directory holds `config.toml` (the resolved config), `metrics.csv` (one row per
 //! `log_every` env steps), `episodes.csv` (every finished training episode), `eval.csv`
@@ -88,18 +91,42 @@ impl Default for EvalSection {
     }
 }
 
+/// The learning algorithm of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algo {
+    /// Deep Q-learning ([`crate::dqn`], hyperparameters in `[dqn]`).
+    #[default]
+    Dqn,
+    /// A3C, or A2C with `a3c.mode = "sync"` ([`crate::a3c`], hyperparameters in `[a3c]`).
+    A3c,
+}
+
+impl Algo {
+    fn name(self) -> &'static str {
+        match self {
+            Algo::Dqn => "dqn",
+            Algo::A3c => "a3c",
+        }
+    }
+}
+
 /// A whole training run. Every field is documented; unknown fields are rejected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// `dqn` (default) or `a3c`.
+    #[serde(default)]
+    pub algo: Algo,
     /// The environment.
     pub env: EnvSection,
     /// Env steps to collect, summed over all parallel envs.
     pub total_steps: u64,
-    /// Envs stepped in parallel for collection.
+    /// Envs stepped in parallel for collection (DQN; A3C runs `a3c.workers` envs).
     #[serde(default = "default_one")]
     pub num_envs: usize,
-    /// Threads stepping the envs (0: one per core, clamped to `num_envs`).
+    /// Threads stepping the envs (0: one per core, clamped to `num_envs`). A3C: the
+    /// threads of the sync mode's VecEnv (async workers each step their own env).
     #[serde(default = "default_one")]
     pub env_threads: usize,
     /// Seed of the envs (env `i` gets `seed + i`), the network init and exploration.
@@ -121,9 +148,12 @@ pub struct TrainConfig {
     /// Evaluation schedule.
     #[serde(default)]
     pub eval: EvalSection,
-    /// DQN hyperparameters (Nature defaults for anything not given).
+    /// DQN hyperparameters (Nature defaults for anything not given); `algo = "dqn"` only.
     #[serde(default)]
     pub dqn: DqnConfig,
+    /// A3C hyperparameters (paper defaults for anything not given); `algo = "a3c"` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a3c: Option<crate::a3c::A3cConfig>,
 }
 
 fn default_one() -> usize {
@@ -136,10 +166,22 @@ fn default_log_every() -> u64 {
 impl TrainConfig {
     /// Parse a TOML config; errors name the file and the offending field.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
-        let cfg: Self = toml::from_str(text).map_err(|e| AgentError::ConfigFile {
+        let file_err = |message: String| AgentError::ConfigFile {
             path: path.to_path_buf(),
-            message: e.to_string().trim().to_string(),
-        })?;
+            message,
+        };
+        let cfg: Self =
+            toml::from_str(text).map_err(|e| file_err(e.to_string().trim().to_string()))?;
+        // `dqn` has defaults, so only the text tells whether a `[dqn]` section was given.
+        if cfg.algo == Algo::A3c
+            && let Ok(table) = text.parse::<toml::Table>()
+            && table.contains_key("dqn")
+        {
+            return Err(file_err(
+                "dqn: a [dqn] section does not apply to algo = \"a3c\"; put A3C settings in [a3c]"
+                    .into(),
+            ));
+        }
         cfg.validate().map_err(|e| AgentError::ConfigFile {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -165,7 +207,68 @@ impl TrainConfig {
         if self.replay_frame_stack == Some(0) {
             return bad("replay_frame_stack must be at least 1");
         }
-        self.dqn.validate()
+        match (self.algo, &self.a3c) {
+            (Algo::Dqn, Some(_)) => {
+                bad("a3c: an [a3c] section needs algo = \"a3c\" (this config trains dqn)")
+            }
+            (Algo::Dqn, None) => self.dqn.validate(),
+            (Algo::A3c, a3c) => {
+                if self.num_envs != 1 {
+                    return bad("num_envs: A3C runs a3c.workers envs; remove num_envs");
+                }
+                if self.replay_frame_stack.is_some() {
+                    return bad("replay_frame_stack: A3C has no replay memory; remove it");
+                }
+                a3c.clone().unwrap_or_default().validate()
+            }
+        }
+    }
+
+    /// Training envs of the run (the evaluation env gets the next index).
+    pub fn train_envs(&self) -> usize {
+        match self.algo {
+            Algo::Dqn => self.num_envs,
+            Algo::A3c => self
+                .a3c
+                .as_ref()
+                .map_or_else(|| crate::a3c::A3cConfig::default().workers, |a| a.workers),
+        }
+    }
+
+    /// The config as a run directory's `config.toml` records it: every default filled in,
+    /// and only the section of the run's algorithm.
+    pub fn resolved(&self) -> Self {
+        let mut cfg = self.clone();
+        if cfg.algo == Algo::A3c {
+            cfg.a3c.get_or_insert_with(Default::default);
+        }
+        cfg
+    }
+
+    /// [`TrainConfig::resolved`] as TOML.
+    pub fn resolved_toml(&self) -> Result<String> {
+        let mut table = toml::Table::try_from(self.resolved())
+            .map_err(|e| AgentError::Config(e.to_string()))?;
+        if self.algo != Algo::Dqn {
+            table.remove("dqn");
+        }
+        toml::to_string(&table).map_err(|e| AgentError::Config(e.to_string()))
+    }
+
+    /// [`TrainConfig::resolved`] as JSON (checkpoint metadata).
+    pub fn resolved_json(&self) -> Option<serde_json::Value> {
+        let mut v = serde_json::to_value(self.resolved()).ok()?;
+        if self.algo != Algo::Dqn
+            && let Some(obj) = v.as_object_mut()
+        {
+            obj.remove("dqn");
+        }
+        Some(v)
+    }
+
+    /// The algorithm's name (`dqn`, `a3c`).
+    pub fn algo_name(&self) -> &'static str {
+        self.algo.name()
     }
 }
 
@@ -223,7 +326,7 @@ pub fn train(
     progress: &mut dyn Progress,
 ) -> Result<TrainSummary> {
     let env = cfg.env.clone();
-    let n = cfg.num_envs;
+    let n = cfg.train_envs();
     train_with(cfg, run_dir, progress, &move |i| {
         build_env(&env.id, &env.options, env.atari.as_ref(), i >= n)
     })
@@ -245,13 +348,27 @@ pub fn resume(
         None => TrainConfig::load(&run_dir.join("config.toml"))?,
     };
     let env = cfg.env.clone();
-    let n = cfg.num_envs;
+    let n = cfg.train_envs();
     let make = move |i: usize| build_env(&env.id, &env.options, env.atari.as_ref(), i >= n);
     run_any(&cfg, run_dir, progress, &make, true)
 }
 
-/// Train with envs built by `make_env(i)` (`i` = env index; `i == num_envs` builds the
-/// evaluation env).
+/// [`resume`] with envs built by `make_env(i)` (as [`train_with`]); `cfg` as in [`resume`].
+pub fn resume_with(
+    run_dir: &Path,
+    cfg: Option<&TrainConfig>,
+    progress: &mut dyn Progress,
+    make_env: &dyn Fn(usize) -> sim::Result<Box<dyn Env>>,
+) -> Result<TrainSummary> {
+    let cfg = match cfg {
+        Some(c) => c.clone(),
+        None => TrainConfig::load(&run_dir.join("config.toml"))?,
+    };
+    run_any(&cfg, run_dir, progress, make_env, true)
+}
+
+/// Train with envs built by `make_env(i)` (`i` = env index; `i ==`
+/// [`TrainConfig::train_envs`] builds the evaluation env).
 /// Lets tests and callers wrap envs (preprocessing) before they are batched.
 pub fn train_with(
     cfg: &TrainConfig,
@@ -270,6 +387,9 @@ fn run_any(
     resume: bool,
 ) -> Result<TrainSummary> {
     cfg.validate()?;
+    if cfg.algo == Algo::A3c {
+        return crate::a3c::train_run(cfg, run_dir, progress, make_env, resume);
+    }
     // Optimizer state decaying into denormals made Adam 70% of a Pong run (see
     // `perception::denormals`); the learner runs on this thread.
     let _ftz = perception::denormals::flush_denormals();
@@ -287,19 +407,19 @@ fn run_any(
 }
 
 /// Mean of a window of recent values.
-struct Recent {
+pub(crate) struct Recent {
     values: Vec<f64>,
     next: usize,
 }
 
 impl Recent {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             values: Vec::with_capacity(cap),
             next: 0,
         }
     }
-    fn push(&mut self, v: f64) {
+    pub(crate) fn push(&mut self, v: f64) {
         if self.values.len() < self.values.capacity() {
             self.values.push(v);
         } else {
@@ -307,14 +427,14 @@ impl Recent {
             self.next = (self.next + 1) % self.values.len();
         }
     }
-    fn mean(&self) -> Option<f64> {
+    pub(crate) fn mean(&self) -> Option<f64> {
         (!self.values.is_empty())
             .then(|| self.values.iter().sum::<f64>() / self.values.len() as f64)
     }
 }
 
 /// Open a CSV file: created with `header`, or appended to when resuming.
-fn csv(path: &Path, header: &str, append: bool) -> Result<BufWriter<File>> {
+pub(crate) fn csv(path: &Path, header: &str, append: bool) -> Result<BufWriter<File>> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(append)
@@ -429,8 +549,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 best,
             })
         } else {
-            let resolved = toml::to_string(cfg).map_err(|e| AgentError::Config(e.to_string()))?;
-            checkpoint::write_atomic(&dir.join("config.toml"), resolved.as_bytes())?;
+            checkpoint::write_atomic(&dir.join("config.toml"), cfg.resolved_toml()?.as_bytes())?;
             None
         };
         let append = resume.is_some();
@@ -444,13 +563,15 @@ impl<'a, T: ObsElem> Run<'a, T> {
             obs_dtype: checkpoint::dtype_name(&space).into(),
             n_actions,
             dqn: cfg.dqn.clone(),
+            a3c: None,
+            action_bounds: None,
             step: 0,
             updates: 0,
             eval_return: None,
             git_hash: checkpoint::git_hash(),
             created_unix_secs: 0,
             weights_fnv1a64: String::new(),
-            train_config: serde_json::to_value(cfg).ok(),
+            train_config: cfg.resolved_json(),
         };
         Ok(Self {
             cfg,

@@ -33,6 +33,8 @@ fn meta(dqn: &DqnConfig) -> CheckpointMeta {
         obs_dtype: "u8".into(),
         n_actions: 3,
         dqn: dqn.clone(),
+        a3c: None,
+        action_bounds: None,
         step: 1234,
         updates: 56,
         eval_return: Some(1.5),

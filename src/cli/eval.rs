@@ -2,7 +2,6 @@
 //! trained on (options from the checkpoint) and report mean/std return.
 
 use agents::checkpoint::{CheckpointMeta, read_meta};
-use agents::dqn::DqnPolicy;
 use agents::eval::evaluate;
 use anyhow::{Context, Result};
 use perception::DeviceChoice;
@@ -19,7 +18,8 @@ pub struct Args {
     /// Seed of the first episode (later episodes continue the env's stream).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Exploration while playing (default: the checkpoint's `eval_epsilon`).
+    /// Exploration while playing a DQN checkpoint (default: its `eval_epsilon`). A3C
+    /// checkpoints act as their `eval_greedy` says; --epsilon is refused for them.
     #[arg(long)]
     epsilon: Option<f64>,
     /// cpu, cuda or cuda:N.
@@ -89,9 +89,11 @@ pub struct Loaded {
     pub meta: CheckpointMeta,
     /// The env options of the training run.
     pub options: sim::EnvConfig,
-    /// Exploration while playing (the flag, else the checkpoint's `eval_epsilon`).
-    pub epsilon: f64,
-    pub policy: DqnPolicy,
+    /// How the policy acts, for reports: `epsilon E` (DQN: the flag, else the checkpoint's
+    /// `eval_epsilon`), `greedy` or `sampling` (A3C).
+    pub acting: String,
+    /// The agent (`agents::load_policy`: DQN or A3C, from the checkpoint's metadata).
+    pub policy: Box<dyn sim::Policy>,
 }
 
 impl Loaded {
@@ -126,13 +128,34 @@ pub fn load(
     let meta = read_meta(checkpoint)?;
     let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
         .with_context(|| format!("env options in {}", checkpoint.display()))?;
-    let epsilon = epsilon.unwrap_or(meta.dqn.eval_epsilon);
+    let acting = match (meta.agent.as_str(), &meta.a3c) {
+        ("a3c", Some(a3c)) => {
+            if epsilon.is_some() {
+                anyhow::bail!(
+                    "{}: --epsilon applies to DQN checkpoints; this is an A3C one (it acts {})",
+                    checkpoint.display(),
+                    if a3c.eval_greedy {
+                        "greedily"
+                    } else {
+                        "by sampling its policy"
+                    }
+                );
+            }
+            if a3c.eval_greedy {
+                "greedy"
+            } else {
+                "sampling"
+            }
+            .to_string()
+        }
+        _ => format!("epsilon {}", epsilon.unwrap_or(meta.dqn.eval_epsilon)),
+    };
     let device = device.device()?;
-    let policy = DqnPolicy::load(checkpoint, &device, Some(&meta.env_id), epsilon, seed)?;
+    let policy = agents::load_policy(checkpoint, &device, Some(&meta.env_id), epsilon, seed)?;
     Ok(Loaded {
         meta,
         options,
-        epsilon,
+        acting,
         policy,
     })
 }
@@ -145,7 +168,7 @@ pub fn run(args: Args) -> Result<()> {
     let Loaded {
         meta,
         options,
-        epsilon,
+        acting,
         mut policy,
     } = loaded;
     // With --record, evaluation runs on a recorder declared as built (replay rebuilds it).
@@ -165,7 +188,7 @@ pub fn run(args: Args) -> Result<()> {
         (Some(env), None) => env.as_mut(),
         (None, None) => anyhow::bail!("internal: no env"),
     };
-    let report = evaluate(&mut policy, env, args.episodes, args.seed)?;
+    let report = evaluate(policy.as_mut(), env, args.episodes, args.seed)?;
     if let (Some(rec), Some(path)) = (&recorded, &args.record) {
         rec.save(path)?;
         eprintln!(
@@ -181,7 +204,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     if let Some(path) = &args.gif {
         let (frames, ret) = record_gif(
-            &mut policy,
+            policy.as_mut(),
             env,
             args.seed,
             path,
@@ -205,7 +228,7 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         println!(
-            "{} on {}: mean return {:.3} +- {:.3} over {} episodes (epsilon {epsilon}, step {})",
+            "{} on {}: mean return {:.3} +- {:.3} over {} episodes ({acting}, step {})",
             args.checkpoint.display(),
             meta.env_id,
             report.mean(),

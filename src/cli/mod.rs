@@ -31,7 +31,7 @@ enum Command {
     Play(play::Args),
     /// Measure environment throughput (agent steps per second).
     Bench(bench::Args),
-    /// Train a DQN agent from a TOML config (default: a small embedded Catch config).
+    /// Train a DQN or A3C agent from a TOML config (default: a small embedded Catch config).
     Train(train::Args),
     /// Play a trained checkpoint for N episodes and report mean/std return.
     Eval(eval::Args),

@@ -26,7 +26,7 @@ struct RunArgs {
     /// Scenario files or directories of them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// `scripted` (the reference pure-pursuit driver) or a DQN checkpoint file.
+    /// `scripted` (the reference pure-pursuit driver) or a DQN or A3C checkpoint file.
     #[arg(long, default_value = "scripted")]
     policy: String,
     /// Write one GIF per scenario (top-down view) into this directory.
@@ -90,13 +90,7 @@ pub(crate) fn make_policy(
             let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
                 .with_context(|| format!("env options in {}", path.display()))?;
             let device = perception::DeviceChoice::Cpu.device()?;
-            let policy = agents::dqn::DqnPolicy::load(
-                path,
-                &device,
-                Some(&meta.env_id),
-                meta.dqn.eval_epsilon,
-                0,
-            )?;
+            let policy = agents::load_policy(path, &device, Some(&meta.env_id), None, 0)?;
             // The observation and action settings the network was trained with.
             let keys = [
                 "obs",
@@ -115,7 +109,7 @@ pub(crate) fn make_policy(
                 .filter(|(k, _)| keys.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            Ok((Box::new(policy), overrides))
+            Ok((policy, overrides))
         }
     }
 }

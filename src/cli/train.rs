@@ -1,4 +1,5 @@
-//! `pixelgym train [--config F]`: train a DQN agent into a run directory, with a progress bar.
+//! `pixelgym train [--config F]`: train a DQN or A3C agent (the config's `algo`) into a run
+//! directory, with a progress bar.
 //! Without `--config` it trains the embedded default (`configs/catch_dqn.toml`), which
 //! shows learning within seconds on one core.
 
@@ -60,19 +61,32 @@ pub fn set_learner_threads(n: usize) {
 struct Bar {
     bar: ProgressBar,
     quiet: bool,
+    /// A3C reports no epsilon, and its `q_mean` is the mean value estimate.
+    a3c: bool,
 }
 
 impl Progress for Bar {
     fn update(&mut self, s: &TrainStatus) {
         let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
-        let msg = format!(
-            "{:.0} steps/s | return {} | eps {:.3} | loss {} | q {}",
-            s.steps_per_sec,
-            fmt(s.recent_return),
-            s.epsilon,
-            fmt(s.loss.map(f64::from)),
-            fmt(s.q_mean.map(f64::from)),
-        );
+        let msg = if self.a3c {
+            format!(
+                "{:.0} steps/s (all workers) | {} updates | return {} | loss {} | v {}",
+                s.steps_per_sec,
+                s.updates,
+                fmt(s.recent_return),
+                fmt(s.loss.map(f64::from)),
+                fmt(s.q_mean.map(f64::from)),
+            )
+        } else {
+            format!(
+                "{:.0} steps/s | return {} | eps {:.3} | loss {} | q {}",
+                s.steps_per_sec,
+                fmt(s.recent_return),
+                s.epsilon,
+                fmt(s.loss.map(f64::from)),
+                fmt(s.q_mean.map(f64::from)),
+            )
+        };
         self.bar.set_position(s.step);
         if self.quiet {
             eprintln!("step {}/{} | {msg}", s.step, s.total_steps);
@@ -138,10 +152,16 @@ pub fn run(args: Args) -> Result<()> {
         )
         .expect("valid template"),
     );
-    eprintln!("training {} into {}", cfg.env.id, run_dir.display());
+    eprintln!(
+        "training {} on {} into {}",
+        cfg.algo_name(),
+        cfg.env.id,
+        run_dir.display()
+    );
     let mut progress = Bar {
         bar,
         quiet: args.quiet,
+        a3c: cfg.algo == agents::train::Algo::A3c,
     };
     let summary = if args.resume.is_some() {
         resume(&run_dir, Some(&cfg), &mut progress)

@@ -30,10 +30,11 @@ pub struct Args {
     /// Who acts (ignored with --checkpoint or --replay).
     #[arg(long, value_enum, default_value = "scripted")]
     policy: PolicyKind,
-    /// A DQN checkpoint (`.safetensors`) to play, on the env and options it was trained with.
+    /// A DQN or A3C checkpoint (`.safetensors`) to play, on the env and options it was
+    /// trained with.
     #[arg(long, conflicts_with_all = ["replay", "policy"])]
     checkpoint: Option<PathBuf>,
-    /// Exploration of the checkpoint's policy (default: its `eval_epsilon`).
+    /// Exploration of a DQN checkpoint's policy (default: its `eval_epsilon`).
     #[arg(long, requires = "checkpoint")]
     epsilon: Option<f64>,
     /// cpu, cuda or cuda:N for the checkpoint's network.
@@ -189,13 +190,7 @@ pub fn run(args: Args) -> Result<()> {
             let env = EnvHandle::new(&id, &loaded.options, || loaded.build_env())?;
             let atari = loaded.meta.env_atari.is_some();
             let options = loaded.options.clone();
-            (
-                id,
-                options,
-                atari,
-                env,
-                Driver::Policy(Box::new(loaded.policy)),
-            )
+            (id, options, atari, env, Driver::Policy(loaded.policy))
         } else {
             let Some(id) = args.env.clone() else {
                 bail!("name an env (see `pixelgym envs`), or give --checkpoint or --replay");

@@ -1,0 +1,420 @@
+//! A3C/A2C end to end through the training loop: learning on Catch, determinism of the
+//! sync mode, worker failures (NaN, panic) naming the worker, config errors, continuous
+//! actions, resume, and loading through `agents::load_policy`.
+
+use agents::AgentError;
+use agents::eval::evaluate;
+use agents::train::{TrainConfig, train, train_with};
+use candle_core::Device;
+use sim::{Action, Env, Frame, Info, Obs, RandomPolicy, Space, Step};
+use std::path::Path;
+
+fn catch_cfg(mode: &str, total: u64) -> TrainConfig {
+    let text = format!(
+        r#"
+algo = "a3c"
+total_steps = {total}
+seed = 1
+log_every = 1000
+checkpoint_every = 5000
+[env]
+id = "Catch-v0"
+[eval]
+every_steps = 0
+episodes = 20
+[a3c]
+mode = "{mode}"
+workers = 2
+encoder = "mlp"
+mlp_hidden = [64]
+t_max = 5
+learning_rate = 0.01
+entropy_beta = 0.01
+"#
+    );
+    TrainConfig::from_toml(&text, Path::new("catch_a3c.toml")).unwrap()
+}
+
+fn grade(path: &Path) -> (f64, f64) {
+    let mut env = sim::make("Catch-v0", &Default::default()).unwrap();
+    let mut policy = agents::load_policy(path, &Device::Cpu, Some("Catch-v0"), None, 0).unwrap();
+    let trained = evaluate(policy.as_mut(), env.as_mut(), 100, 12345)
+        .unwrap()
+        .mean();
+    let mut random = RandomPolicy::new(env.action_space().clone(), 9);
+    let baseline = evaluate(&mut random, env.as_mut(), 100, 12345)
+        .unwrap()
+        .mean();
+    (trained, baseline)
+}
+
+/// A3C with 2 asynchronous workers must clearly beat a random policy on Catch in seconds.
+#[test]
+fn a3c_learns_catch_well_above_random() {
+    let cfg = catch_cfg("async", 20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&cfg, dir.path(), &mut ()).unwrap();
+    assert!(
+        summary.steps >= 20_000 && summary.steps < 20_100,
+        "{}",
+        summary.steps
+    );
+    let (trained, baseline) = grade(&dir.path().join("best.safetensors"));
+    eprintln!("catch a3c: trained {trained}, random {baseline}");
+    assert!(baseline < 0.0, "random should mostly miss: {baseline}");
+    assert!(trained > 0.5, "trained {trained} (random {baseline})");
+
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "episodes.csv",
+        "eval.csv",
+        "last.safetensors",
+        "best.safetensors",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    let episodes = std::fs::read_to_string(dir.path().join("episodes.csv")).unwrap();
+    assert!(episodes.starts_with("step,worker,return,length\n"));
+    // Both workers finished episodes.
+    for w in ["0", "1"] {
+        assert!(
+            episodes
+                .lines()
+                .skip(1)
+                .any(|l| l.split(',').nth(1) == Some(w)),
+            "no episode of worker {w}"
+        );
+    }
+    let meta = agents::checkpoint::read_meta(&dir.path().join("last.safetensors")).unwrap();
+    assert_eq!(meta.agent, "a3c");
+    assert_eq!(meta.a3c.as_ref().unwrap().workers, 2);
+    // The recorded config parses again (it is what resume reads).
+    TrainConfig::load(&dir.path().join("config.toml")).unwrap();
+}
+
+/// A2C (sync mode) learns Catch too, and a seed fixes every weight: two runs agree bit for
+/// bit.
+#[test]
+fn a2c_learns_catch_and_is_deterministic_under_seed() {
+    let cfg = catch_cfg("sync", 12_000);
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let s1 = train(&cfg, d1.path(), &mut ()).unwrap();
+    let s2 = train(&cfg, d2.path(), &mut ()).unwrap();
+    assert_eq!((s1.steps, s1.updates), (s2.steps, s2.updates));
+    // 12,000 steps = 1,200 rollouts of 5 steps x 2 envs.
+    assert_eq!((s1.steps, s1.updates), (12_000, 1_200));
+    let m1 = agents::checkpoint::read_meta(&d1.path().join("last.safetensors")).unwrap();
+    let m2 = agents::checkpoint::read_meta(&d2.path().join("last.safetensors")).unwrap();
+    assert_eq!(m1.weights_fnv1a64, m2.weights_fnv1a64);
+    assert_eq!(s1.final_eval.returns, s2.final_eval.returns);
+    let e1 = std::fs::read_to_string(d1.path().join("episodes.csv")).unwrap();
+    let e2 = std::fs::read_to_string(d2.path().join("episodes.csv")).unwrap();
+    assert_eq!(e1, e2);
+    let (trained, baseline) = grade(&d1.path().join("last.safetensors"));
+    eprintln!("catch a2c: trained {trained}, random {baseline}");
+    assert!(trained > 0.5, "trained {trained} (random {baseline})");
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let base = "total_steps = 100\n[env]\nid = \"Catch-v0\"\n";
+    let err = TrainConfig::from_toml(&format!("{base}[a3c]\nworkers = 2\n"), Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a3c") && err.contains("algo"), "{err}");
+    let err = TrainConfig::from_toml(
+        &format!("algo = \"a3c\"\n{base}[dqn]\ngamma = 0.9\n"),
+        Path::new("x.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("dqn:") && err.contains("[a3c]"), "{err}");
+    let err = TrainConfig::from_toml(
+        &format!("algo = \"a3c\"\n{base}[a3c]\nt_maxx = 5\n"),
+        Path::new("x.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("t_maxx") && err.contains("x.toml"), "{err}");
+    let err = TrainConfig::from_toml(
+        &format!("algo = \"a3c\"\n{base}[a3c]\nt_max = 0\n"),
+        Path::new("x.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("a3c.t_max"), "{err}");
+    let err = TrainConfig::from_toml(&format!("algo = \"a2c\"\n{base}"), Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a2c"), "{err}");
+    // Existing DQN configs still parse (algo defaults to dqn).
+    let cfg = TrainConfig::from_toml(base, Path::new("x.toml")).unwrap();
+    assert_eq!(cfg.algo, agents::train::Algo::Dqn);
+}
+
+/// A one-number env whose reward turns NaN after `poison_at` steps (or that panics then).
+struct Poison {
+    space: Space,
+    actions: Space,
+    obs: [f32; 1],
+    t: u32,
+    poison_at: u32,
+    panic: bool,
+}
+
+fn poison(poison_at: u32, panic: bool) -> Poison {
+    Poison {
+        space: Space::uniform_box(&[1], 0.0, 1.0, sim::DType::F32),
+        actions: Space::Discrete { n: 2 },
+        obs: [0.0],
+        t: 0,
+        poison_at,
+        panic,
+    }
+}
+
+impl Env for Poison {
+    fn id(&self) -> &str {
+        "Poison-v0"
+    }
+    fn observation_space(&self) -> &Space {
+        &self.space
+    }
+    fn action_space(&self) -> &Space {
+        &self.actions
+    }
+    fn reset(&mut self, _seed: Option<u64>) -> sim::Result<(Obs<'_>, Info)> {
+        self.obs = [0.0];
+        Ok((Obs::F32(&self.obs), Info::default()))
+    }
+    fn step(&mut self, _a: Action<'_>) -> sim::Result<Step<'_>> {
+        self.t += 1;
+        self.obs[0] = (self.t % 7) as f32 / 7.0;
+        let poisoned = self.t >= self.poison_at;
+        if poisoned && self.panic {
+            panic!("poisoned env");
+        }
+        Ok(Step {
+            obs: Obs::F32(&self.obs),
+            reward: if poisoned { f32::NAN } else { 1.0 },
+            terminated: self.t.is_multiple_of(10),
+            truncated: false,
+            info: Info::default(),
+        })
+    }
+    fn obs(&self) -> Obs<'_> {
+        Obs::F32(&self.obs)
+    }
+    fn render(&mut self) -> Frame<'_> {
+        Frame {
+            height: 0,
+            width: 0,
+            channels: 3,
+            data: &[],
+        }
+    }
+}
+
+const POISON_CFG: &str = r#"
+algo = "a3c"
+total_steps = 1000000
+log_every = 10
+checkpoint_every = 100
+[env]
+id = "Poison-v0"
+[a3c]
+workers = 2
+encoder = "mlp"
+mlp_hidden = [8]
+"#;
+
+/// Worker 1's env poisons its rewards: training stops with an error naming worker 1 and
+/// the step, other workers stop too (no hang), and the last checkpoint is from before.
+#[test]
+fn nan_in_one_worker_stops_training_naming_it() {
+    let cfg = TrainConfig::from_toml(POISON_CFG, Path::new("poison.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let make = |i: usize| -> sim::Result<Box<dyn Env>> {
+        Ok(Box::new(poison(if i == 1 { 600 } else { u32::MAX }, false)))
+    };
+    let err = train_with(&cfg, dir.path(), &mut (), &make).unwrap_err();
+    let AgentError::Worker {
+        worker,
+        step,
+        ref reason,
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(worker, 1, "{err}");
+    assert!(reason.contains("NaN"), "{err}");
+    assert!((600..1_000_000).contains(&step), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("worker 1") && msg.contains(&format!("env step {step}")),
+        "{msg}"
+    );
+    let last = dir.path().join("last.safetensors");
+    let meta = agents::checkpoint::read_meta(&last).unwrap();
+    assert!(meta.step >= 100 && meta.step <= step, "{}", meta.step);
+    agents::load_policy(&last, &Device::Cpu, Some("Poison-v0"), None, 0).unwrap();
+}
+
+/// A worker that panics stops the run with an error naming it, never a hang or an abort.
+#[test]
+fn panicking_worker_stops_training_naming_it() {
+    let cfg = TrainConfig::from_toml(POISON_CFG, Path::new("poison.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let make = |i: usize| -> sim::Result<Box<dyn Env>> {
+        Ok(Box::new(poison(if i == 0 { 300 } else { u32::MAX }, true)))
+    };
+    let err = train_with(&cfg, dir.path(), &mut (), &make).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, AgentError::Worker { worker: 0, .. }), "{msg}");
+    assert!(msg.contains("panicked: poisoned env"), "{msg}");
+}
+
+/// A 1-D continuous task: observe a target in [-1, 1], get `-(a - target)^2`.
+struct Target {
+    obs_space: Space,
+    act_space: Space,
+    obs: [f32; 1],
+    rng: u64,
+    t: u32,
+}
+
+impl Target {
+    fn new() -> Self {
+        Self {
+            obs_space: Space::uniform_box(&[1], -1.0, 1.0, sim::DType::F32),
+            act_space: Space::uniform_box(&[1], -1.0, 1.0, sim::DType::F32),
+            obs: [0.0],
+            rng: 1,
+            t: 0,
+        }
+    }
+    fn draw(&mut self) {
+        self.rng = self
+            .rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.obs[0] = ((self.rng >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0;
+    }
+}
+
+impl Env for Target {
+    fn id(&self) -> &str {
+        "Target-v0"
+    }
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.act_space
+    }
+    fn reset(&mut self, seed: Option<u64>) -> sim::Result<(Obs<'_>, Info)> {
+        if let Some(s) = seed {
+            self.rng = s;
+        }
+        self.t = 0;
+        self.draw();
+        Ok((Obs::F32(&self.obs), Info::default()))
+    }
+    fn step(&mut self, a: Action<'_>) -> sim::Result<Step<'_>> {
+        let Action::Continuous(v) = a else {
+            return Err(sim::SimError::Invalid("continuous only".into()));
+        };
+        assert!(
+            (-1.0..=1.0).contains(&v[0]),
+            "action {v:?} outside the bounds"
+        );
+        let reward = -(v[0] - self.obs[0]).powi(2);
+        self.t += 1;
+        self.draw();
+        Ok(Step {
+            obs: Obs::F32(&self.obs),
+            reward,
+            terminated: false,
+            truncated: self.t >= 20,
+            info: Info::default(),
+        })
+    }
+    fn obs(&self) -> Obs<'_> {
+        Obs::F32(&self.obs)
+    }
+    fn render(&mut self) -> Frame<'_> {
+        Frame {
+            height: 0,
+            width: 0,
+            channels: 3,
+            data: &[],
+        }
+    }
+}
+
+/// The Gaussian policy learns a continuous task (truncated episodes bootstrap), actions stay
+/// inside the bounds, and a stopped run resumes where it was.
+#[test]
+fn gaussian_policy_learns_a_continuous_target_and_resumes() {
+    let text = r#"
+algo = "a3c"
+total_steps = 6000
+seed = 3
+log_every = 1000
+checkpoint_every = 1000
+[env]
+id = "Target-v0"
+[eval]
+episodes = 10
+[a3c]
+mode = "sync"
+workers = 4
+encoder = "mlp"
+mlp_hidden = [32]
+learning_rate = 0.003
+gamma = 0.0
+init_log_std = -0.5
+"#;
+    let mut cfg = TrainConfig::from_toml(text, Path::new("target.toml")).unwrap();
+    let make = |_: usize| -> sim::Result<Box<dyn Env>> { Ok(Box::new(Target::new())) };
+    let dir = tempfile::tempdir().unwrap();
+    let first = train_with(&cfg, dir.path(), &mut (), &make).unwrap();
+    cfg.total_steps = 20_000;
+    let resumed = agents::train::resume_with(dir.path(), Some(&cfg), &mut (), &make).unwrap();
+    assert_eq!(resumed.steps, 20_000);
+    assert!(resumed.updates > first.updates);
+    let meta = agents::checkpoint::read_meta(&dir.path().join("last.safetensors")).unwrap();
+    assert_eq!(meta.action_bounds.as_ref().unwrap().low, vec![-1.0]);
+    // A random policy scores about -20 * E[(a - t)^2] = -20 * 2/3; greedy should be close to 0.
+    let mut env = Target::new();
+    let mut policy = agents::load_policy(
+        &dir.path().join("last.safetensors"),
+        &Device::Cpu,
+        Some("Target-v0"),
+        None,
+        0,
+    )
+    .unwrap();
+    let mean = evaluate(policy.as_mut(), &mut env, 10, 77).unwrap().mean();
+    eprintln!(
+        "target: first {} -> resumed {mean}",
+        first.final_eval.mean()
+    );
+    assert!(mean > -2.0, "greedy return {mean}");
+}
+
+/// The shipped A3C configs parse, validate and record themselves in a form that parses
+/// again (what a resumed run reads).
+#[test]
+fn shipped_a3c_configs_parse() {
+    for name in ["cartpole_a3c", "pong_a3c", "drive_a3c"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs")
+            .join(format!("{name}.toml"));
+        let cfg = TrainConfig::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(cfg.algo, agents::train::Algo::A3c, "{name}");
+        let again = TrainConfig::from_toml(&cfg.resolved_toml().unwrap(), &path).unwrap();
+        assert_eq!(again, cfg.resolved(), "{name}");
+    }
+}

@@ -184,6 +184,8 @@ fn setup_scene(
             let image = nearest_texture(&mut images, w, h);
             env_frame = Some(image.clone());
             commands.spawn((
+                // Below the HUD panels, which would otherwise be hidden behind the frame.
+                GlobalZIndex(-1),
                 Node {
                     width: Val::Percent(100.0),
                     height: Val::Percent(100.0),

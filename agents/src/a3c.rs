@@ -1174,24 +1174,10 @@ pub(crate) fn train_run(
     )?;
     let mut tb = EventWriter::create(dir)?;
     let mut meta = CheckpointMeta {
-        format: checkpoint::FORMAT_VERSION,
-        agent: "a3c".into(),
-        env_id: env_id.clone(),
-        env_options: serde_json::to_value(&cfg.env.options).unwrap_or_default(),
-        env_atari: cfg.env.atari.clone(),
-        obs_shape: space.shape().to_vec(),
-        obs_dtype: checkpoint::dtype_name(&space).into(),
-        n_actions: kind.dim(),
         dqn: DqnConfig::default(),
         a3c: Some(a3c.clone()),
         action_bounds: kind.bounds().cloned(),
-        step: 0,
-        updates: 0,
-        eval_return: None,
-        git_hash: checkpoint::git_hash(),
-        created_unix_secs: 0,
-        weights_fnv1a64: String::new(),
-        train_config: cfg.resolved_json(),
+        ..CheckpointMeta::for_run(cfg, "a3c", &env_id, &space, kind.dim())
     };
 
     let ctx = Ctx {

@@ -272,6 +272,40 @@ impl TrainConfig {
     }
 }
 
+impl CheckpointMeta {
+    /// The metadata every checkpoint of a run shares (counters at zero, weights checksum
+    /// filled in when written): `agent` (`dqn`, `a3c`) on env `env_id` with observation
+    /// space `space`; DQN settings from `cfg`, the agent-specific fields left empty.
+    pub(crate) fn for_run(
+        cfg: &TrainConfig,
+        agent: &str,
+        env_id: &str,
+        space: &sim::Space,
+        n_actions: usize,
+    ) -> Self {
+        CheckpointMeta {
+            format: checkpoint::FORMAT_VERSION,
+            agent: agent.into(),
+            env_id: env_id.to_string(),
+            env_options: serde_json::to_value(&cfg.env.options).unwrap_or_default(),
+            env_atari: cfg.env.atari.clone(),
+            obs_shape: space.shape().to_vec(),
+            obs_dtype: checkpoint::dtype_name(space).into(),
+            n_actions,
+            dqn: cfg.dqn.clone(),
+            a3c: None,
+            action_bounds: None,
+            step: 0,
+            updates: 0,
+            eval_return: None,
+            git_hash: checkpoint::git_hash(),
+            created_unix_secs: 0,
+            weights_fnv1a64: String::new(),
+            train_config: cfg.resolved_json(),
+        }
+    }
+}
+
 /// A snapshot of training for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainStatus {
@@ -553,26 +587,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
             None
         };
         let append = resume.is_some();
-        let meta = CheckpointMeta {
-            format: checkpoint::FORMAT_VERSION,
-            agent: "dqn".into(),
-            env_id: venv.id().to_string(),
-            env_options: serde_json::to_value(&cfg.env.options).unwrap_or_default(),
-            env_atari: cfg.env.atari.clone(),
-            obs_shape: space.shape().to_vec(),
-            obs_dtype: checkpoint::dtype_name(&space).into(),
-            n_actions,
-            dqn: cfg.dqn.clone(),
-            a3c: None,
-            action_bounds: None,
-            step: 0,
-            updates: 0,
-            eval_return: None,
-            git_hash: checkpoint::git_hash(),
-            created_unix_secs: 0,
-            weights_fnv1a64: String::new(),
-            train_config: cfg.resolved_json(),
-        };
+        let meta = CheckpointMeta::for_run(cfg, "dqn", venv.id(), &space, n_actions);
         Ok(Self {
             cfg,
             dir: dir.to_path_buf(),

@@ -64,7 +64,7 @@
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::dqn::{DqnConfig, argmax};
 use crate::error::{AgentError, Result};
-use crate::eval::{EvalReport, evaluate};
+use crate::eval::{EVAL_CSV_HEADER, EvalReport, evaluate, log_eval};
 use crate::tensorboard::EventWriter;
 use crate::train::{Progress, Recent, TrainConfig, TrainStatus, TrainSummary, csv};
 use candle_core::{D, DType, Device, Module, Tensor, Var};
@@ -1167,11 +1167,7 @@ pub(crate) fn train_run(
         "step,worker,return,length",
         append,
     )?;
-    let mut eval_csv = csv(
-        &dir.join("eval.csv"),
-        "step,wall_secs,episodes,mean_return,std_return,min_return,max_return",
-        append,
-    )?;
+    let mut eval_csv = csv(&dir.join("eval.csv"), EVAL_CSV_HEADER, append)?;
     let mut tb = EventWriter::create(dir)?;
     let mut meta = CheckpointMeta {
         dqn: DqnConfig::default(),
@@ -1227,25 +1223,14 @@ pub(crate) fn train_run(
             eval_policy.rng = sim::seeding::rng_from_seed(cfg.seed ^ k);
             let seed = cfg.seed.wrapping_add(1_000_003).wrapping_add(k * 7919);
             let report = evaluate(&mut eval_policy, eval_env.as_mut(), cfg.eval.episodes, seed)?;
-            let (min, max) = report
-                .returns
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &r| {
-                    (a.min(r), b.max(r))
-                });
-            writeln!(
-                eval_csv,
-                "{step},{:.3},{},{},{},{min},{max}",
+            log_eval(
+                &mut eval_csv,
+                &dir.join("eval.csv"),
+                tb,
+                step,
                 start.elapsed().as_secs_f64(),
-                report.returns.len(),
-                report.mean(),
-                report.std()
-            )
-            .and_then(|_| eval_csv.flush())
-            .map_err(|e| AgentError::io(dir.join("eval.csv"), e))?;
-            tb.scalar("eval/mean_return", step, report.mean())?;
-            tb.scalar("eval/std_return", step, report.std())?;
-            tb.flush()?;
+                &report,
+            )?;
             Ok(report)
         };
 

@@ -20,7 +20,7 @@
 use crate::checkpoint::{self, CheckpointMeta};
 use crate::dqn::{Dqn, DqnConfig, epsilon, priority_beta};
 use crate::error::{AgentError, Result};
-use crate::eval::{EvalReport, evaluate};
+use crate::eval::{EVAL_CSV_HEADER, EvalReport, evaluate, log_eval};
 use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig};
 use crate::tensorboard::EventWriter;
 use perception::{DeviceChoice, FrameLayout, ObsSpec};
@@ -606,11 +606,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 append,
             )?,
             episodes_csv: csv(&dir.join("episodes.csv"), "step,env,return,length", append)?,
-            eval_csv: csv(
-                &dir.join("eval.csv"),
-                "step,wall_secs,episodes,mean_return,std_return,min_return,max_return",
-                append,
-            )?,
+            eval_csv: csv(&dir.join("eval.csv"), EVAL_CSV_HEADER, append)?,
             tb: EventWriter::create(dir)?,
             resume,
         })
@@ -640,26 +636,14 @@ impl<'a, T: ObsElem> Run<'a, T> {
             self.cfg.eval.episodes,
             seed,
         )?;
-        let (min, max) = report
-            .returns
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &r| {
-                (a.min(r), b.max(r))
-            });
-        let path = self.dir.join("eval.csv");
-        writeln!(
-            self.eval_csv,
-            "{step},{:.3},{},{},{},{min},{max}",
+        log_eval(
+            &mut self.eval_csv,
+            &self.dir.join("eval.csv"),
+            &mut self.tb,
+            step,
             start.elapsed().as_secs_f64(),
-            report.returns.len(),
-            report.mean(),
-            report.std()
-        )
-        .and_then(|_| self.eval_csv.flush())
-        .map_err(|e| AgentError::io(path, e))?;
-        self.tb.scalar("eval/mean_return", step, report.mean())?;
-        self.tb.scalar("eval/std_return", step, report.std())?;
-        self.tb.flush()?;
+            &report,
+        )?;
         Ok(report)
     }
 

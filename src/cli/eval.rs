@@ -28,7 +28,8 @@ pub struct Args {
     /// Threads for the network's tensor math.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Print one JSON line: mean_return, std_return, episodes (and returns).
+    /// Print one JSON line: mean_return, std_return, episodes (and returns; driving envs add
+    /// mean_lap_completion and lap_completions).
     #[arg(long)]
     json: bool,
     /// Also play one more episode (seed --seed) and write its rendered frames to this GIF.
@@ -82,6 +83,12 @@ struct Output<'a> {
     mean_return: f64,
     std_return: f64,
     returns: &'a [f64],
+    /// Driving envs: mean fraction of the lap (route) completed, in [0, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mean_lap_completion: Option<f64>,
+    /// Driving envs: each episode's lap completion.
+    #[serde(skip_serializing_if = "<[f64]>::is_empty")]
+    lap_completions: &'a [f64],
 }
 
 /// A trained policy and what it was trained on: what `eval` plays and `watch` shows.
@@ -224,11 +231,17 @@ pub fn run(args: Args) -> Result<()> {
             mean_return: report.mean(),
             std_return: report.std(),
             returns: &report.returns,
+            mean_lap_completion: report.mean_lap_completion(),
+            lap_completions: &report.lap_completions,
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
+        let lap = report
+            .mean_lap_completion()
+            .map(|l| format!(", lap completion {:.1}%", 100.0 * l))
+            .unwrap_or_default();
         println!(
-            "{} on {}: mean return {:.3} +- {:.3} over {} episodes ({acting}, step {})",
+            "{} on {}: mean return {:.3} +- {:.3} over {} episodes{lap} ({acting}, step {})",
             args.checkpoint.display(),
             meta.env_id,
             report.mean(),

@@ -70,6 +70,10 @@ pub enum Metric {
     /// Exploration rate at each log row (`metrics.csv`, `epsilon`).
     #[value(name = "epsilon")]
     Epsilon,
+    /// Mean lap completion of each periodic evaluation on a driving env (`eval.csv`,
+    /// `lap_completion`).
+    #[value(name = "lap_completion")]
+    LapCompletion,
 }
 
 impl Metric {
@@ -82,6 +86,7 @@ impl Metric {
             Metric::Loss => ("metrics.csv", "loss", "TD loss"),
             Metric::QMean => ("metrics.csv", "q_mean", "mean Q"),
             Metric::Epsilon => ("metrics.csv", "epsilon", "epsilon"),
+            Metric::LapCompletion => ("eval.csv", "lap_completion", "mean lap completion"),
         }
     }
 
@@ -93,6 +98,7 @@ impl Metric {
             Metric::Loss => "loss",
             Metric::QMean => "q_mean",
             Metric::Epsilon => "epsilon",
+            Metric::LapCompletion => "lap_completion",
         }
     }
 }

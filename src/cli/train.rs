@@ -96,8 +96,12 @@ impl Progress for Bar {
     }
 
     fn evaluated(&mut self, step: u64, report: &EvalReport) {
+        let lap = report
+            .mean_lap_completion()
+            .map(|l| format!(", lap completion {:.1}%", 100.0 * l))
+            .unwrap_or_default();
         self.bar.println(format!(
-            "eval @ {step}: mean return {:.3} +- {:.3} over {} episodes",
+            "eval @ {step}: mean return {:.3} +- {:.3} over {} episodes{lap}",
             report.mean(),
             report.std(),
             report.returns.len()

@@ -1518,15 +1518,10 @@ impl Policy for A3cPolicy {
 
     fn act(&mut self, obs: Obs<'_>) -> sim::Result<OwnedAction> {
         let to_sim = |e: String| sim::SimError::Invalid(format!("a3c policy: {e}"));
-        let x = self
-            .obs
-            .to_tensor(obs, 1, &self.device)
-            .map_err(|e| to_sim(e.to_string()))?;
-        let head = self
-            .net
-            .forward(&x)
-            .and_then(|(h, _)| h.flatten_all()?.to_vec1::<f32>())
-            .map_err(|e| to_sim(e.to_string()))?;
+        let net = &self.net;
+        let head = crate::acting::forward_one("a3c", &self.obs, obs, &self.device, |x| {
+            net.forward(x).map(|(head, _)| head)
+        })?;
         match self.net.kind() {
             ActionKind::Discrete(_) => {
                 softmax(&head, &mut self.probs);

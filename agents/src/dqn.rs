@@ -756,16 +756,9 @@ impl Policy for DqnPolicy {
     }
 
     fn act(&mut self, obs: Obs<'_>) -> sim::Result<OwnedAction> {
-        let to_sim = |e: String| sim::SimError::Invalid(format!("dqn policy: {e}"));
-        let x = self
-            .obs
-            .to_tensor(obs, 1, &self.device)
-            .map_err(|e| to_sim(e.to_string()))?;
-        let q = self
-            .net
-            .forward(&x)
-            .and_then(|q| q.flatten_all()?.to_vec1::<f32>())
-            .map_err(|e| to_sim(e.to_string()))?;
+        let net = &self.net;
+        let q =
+            crate::acting::forward_one("dqn", &self.obs, obs, &self.device, |x| net.forward(x))?;
         self.q.copy_from_slice(&q);
         let a = if self.epsilon > 0.0 && self.rng.random::<f64>() < self.epsilon {
             self.rng.random_range(0..self.n_actions)

@@ -22,6 +22,7 @@
 //!   clipped to [-1, 1], TD errors mostly inside the quadratic zone) as in the Nature paper.
 
 pub mod a3c;
+mod acting;
 pub mod checkpoint;
 pub mod dqn;
 pub mod error;

@@ -28,18 +28,20 @@ pub struct EvalReport {
 impl EvalReport {
     /// Mean return (0 for no episodes).
     pub fn mean(&self) -> f64 {
-        if self.returns.is_empty() {
-            return 0.0;
-        }
-        self.returns.iter().sum::<f64>() / self.returns.len() as f64
+        mean_of(&self.returns).unwrap_or(0.0)
     }
 
     /// Mean lap completion in `[0, 1]`, for driving envs (None elsewhere).
     pub fn mean_lap_completion(&self) -> Option<f64> {
-        if self.lap_completions.is_empty() {
-            return None;
-        }
-        Some(self.lap_completions.iter().sum::<f64>() / self.lap_completions.len() as f64)
+        mean_of(&self.lap_completions)
+    }
+
+    /// `", lap completion 97.5%"` for driving envs, empty elsewhere: the tail of the one-line
+    /// summaries `pixelgym train` and `pixelgym eval` print.
+    pub fn lap_completion_note(&self) -> String {
+        self.mean_lap_completion()
+            .map(|l| format!(", lap completion {:.1}%", 100.0 * l))
+            .unwrap_or_default()
     }
 
     /// Lowest and highest return (infinities for no episodes).
@@ -60,6 +62,11 @@ impl EvalReport {
         (self.returns.iter().map(|r| (r - m).powi(2)).sum::<f64>() / self.returns.len() as f64)
             .sqrt()
     }
+}
+
+/// Arithmetic mean (None for no values).
+fn mean_of(xs: &[f64]) -> Option<f64> {
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
 /// Play `episodes` full episodes of `policy` on `env`. The first reset gets `seed`, later ones

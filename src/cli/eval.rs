@@ -236,10 +236,7 @@ pub fn run(args: Args) -> Result<()> {
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        let lap = report
-            .mean_lap_completion()
-            .map(|l| format!(", lap completion {:.1}%", 100.0 * l))
-            .unwrap_or_default();
+        let lap = report.lap_completion_note();
         println!(
             "{} on {}: mean return {:.3} +- {:.3} over {} episodes{lap} ({acting}, step {})",
             args.checkpoint.display(),

@@ -96,10 +96,7 @@ impl Progress for Bar {
     }
 
     fn evaluated(&mut self, step: u64, report: &EvalReport) {
-        let lap = report
-            .mean_lap_completion()
-            .map(|l| format!(", lap completion {:.1}%", 100.0 * l))
-            .unwrap_or_default();
+        let lap = report.lap_completion_note();
         self.bar.println(format!(
             "eval @ {step}: mean return {:.3} +- {:.3} over {} episodes{lap}",
             report.mean(),

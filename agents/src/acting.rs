@@ -1,6 +1,7 @@
-//! What every trained policy does before it chooses: one observation through its network.
-//! Shared by [`crate::dqn::DqnPolicy`] and [`crate::a3c::A3cPolicy`], whose errors must reach
-//! eval, the scenario runner and the viewer as `sim` errors naming the agent.
+//! How a trained policy chooses, and what every policy does before it chooses: one
+//! observation through its network. Shared by [`crate::dqn::DqnPolicy`] and
+//! [`crate::a3c::A3cPolicy`], whose errors must reach eval, the scenario runner and the
+//! viewer as `sim` errors naming the agent.
 
 use candle_core::{Device, Tensor};
 use perception::ObsSpec;
@@ -22,4 +23,33 @@ pub(crate) fn forward_one(
     forward(&x)
         .and_then(|out| out.flatten_all()?.to_vec1::<f32>())
         .map_err(|e| to_sim(e.to_string()))
+}
+
+/// How a loaded policy picks actions. Evaluation protocols differ (ALE papers play DQN at
+/// epsilon 0.05 or 0.01 and A3C by sampling; CleanRL-style reports often use arg-max), so a
+/// user must be able to choose instead of taking only what the checkpoint was trained with.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Acting {
+    /// As the checkpoint says: DQN its `eval_epsilon`, A3C its `eval_greedy`.
+    #[default]
+    AsTrained,
+    /// DQN only: epsilon-greedy with this epsilon.
+    Epsilon(f64),
+    /// Arg-max of the Q-values or of the policy (for DQN: epsilon 0).
+    Greedy,
+    /// A3C only: sample the policy's distribution.
+    Sample,
+}
+
+impl Acting {
+    /// The flags of `pixelgym eval` / `watch` (`--epsilon`, `--greedy`, `--sample`, at most
+    /// one of them) as one choice.
+    pub fn from_flags(epsilon: Option<f64>, greedy: bool, sample: bool) -> Self {
+        match (epsilon, greedy, sample) {
+            (Some(e), _, _) => Acting::Epsilon(e),
+            (None, true, _) => Acting::Greedy,
+            (None, false, true) => Acting::Sample,
+            (None, false, false) => Acting::AsTrained,
+        }
+    }
 }

@@ -22,7 +22,7 @@
 //!   clipped to [-1, 1], TD errors mostly inside the quadratic zone) as in the Nature paper.
 
 pub mod a3c;
-mod acting;
+pub mod acting;
 pub mod checkpoint;
 pub mod dqn;
 pub mod error;
@@ -33,33 +33,60 @@ pub mod sum_tree;
 pub mod tensorboard;
 pub mod train;
 
+pub use acting::Acting;
 pub use error::{AgentError, Result};
 
 use std::path::Path;
 
 /// Load any trained agent from a checkpoint as a `sim::Policy`, dispatching on its
-/// metadata's `agent`: DQN acts epsilon-greedily (`epsilon`, else the checkpoint's
-/// `eval_epsilon`); A3C acts greedily or by sampling as its `eval_greedy` says (`epsilon`
-/// does not apply to it). With `expect_env`, a checkpoint of another env is refused.
+/// metadata's `agent` and acting as `acting` says ([`acting::Acting::AsTrained`]: DQN at its
+/// `eval_epsilon`, A3C as its `eval_greedy`). An epsilon for an A3C checkpoint or sampling
+/// for a DQN one is refused, naming the file. With `expect_env`, a checkpoint of another env
+/// is refused.
 pub fn load_policy(
     path: &Path,
     device: &candle_core::Device,
     expect_env: Option<&str>,
-    epsilon: Option<f64>,
+    acting: acting::Acting,
     seed: u64,
 ) -> Result<Box<dyn sim::Policy>> {
+    use acting::Acting;
     let meta = checkpoint::read_meta(path)?;
     match meta.agent.as_str() {
-        "dqn" => Ok(Box::new(dqn::DqnPolicy::load(
-            path,
-            device,
-            expect_env,
-            epsilon.unwrap_or(meta.dqn.eval_epsilon),
-            seed,
-        )?)),
-        "a3c" => Ok(Box::new(a3c::A3cPolicy::load(
-            path, device, expect_env, None, seed,
-        )?)),
+        "dqn" => {
+            let epsilon = match acting {
+                Acting::AsTrained => meta.dqn.eval_epsilon,
+                Acting::Epsilon(e) => e,
+                Acting::Greedy => 0.0,
+                Acting::Sample => {
+                    return Err(AgentError::checkpoint(
+                        path,
+                        "sampling applies to A3C checkpoints; this DQN one acts epsilon-greedily \
+                         (use an epsilon or greedy)",
+                    ));
+                }
+            };
+            Ok(Box::new(dqn::DqnPolicy::load(
+                path, device, expect_env, epsilon, seed,
+            )?))
+        }
+        "a3c" => {
+            let greedy = match acting {
+                Acting::AsTrained => None,
+                Acting::Greedy => Some(true),
+                Acting::Sample => Some(false),
+                Acting::Epsilon(_) => {
+                    return Err(AgentError::checkpoint(
+                        path,
+                        "an epsilon applies to DQN checkpoints; this A3C one acts greedily or \
+                         by sampling its policy (use greedy or sample)",
+                    ));
+                }
+            };
+            Ok(Box::new(a3c::A3cPolicy::load(
+                path, device, expect_env, greedy, seed,
+            )?))
+        }
         other => Err(AgentError::checkpoint(
             path,
             format!("unknown agent `{other}` (this build knows dqn and a3c)"),

@@ -37,7 +37,14 @@ entropy_beta = 0.01
 
 fn grade(path: &Path) -> (f64, f64) {
     let mut env = sim::make("Catch-v0", &Default::default()).unwrap();
-    let mut policy = agents::load_policy(path, &Device::Cpu, Some("Catch-v0"), None, 0).unwrap();
+    let mut policy = agents::load_policy(
+        path,
+        &Device::Cpu,
+        Some("Catch-v0"),
+        agents::Acting::AsTrained,
+        0,
+    )
+    .unwrap();
     let trained = evaluate(policy.as_mut(), env.as_mut(), 100, 12345)
         .unwrap()
         .mean();
@@ -258,7 +265,14 @@ fn nan_in_one_worker_stops_training_naming_it() {
     let last = dir.path().join("last.safetensors");
     let meta = agents::checkpoint::read_meta(&last).unwrap();
     assert!(meta.step >= 100 && meta.step <= step, "{}", meta.step);
-    agents::load_policy(&last, &Device::Cpu, Some("Poison-v0"), None, 0).unwrap();
+    agents::load_policy(
+        &last,
+        &Device::Cpu,
+        Some("Poison-v0"),
+        agents::Acting::AsTrained,
+        0,
+    )
+    .unwrap();
 }
 
 /// A worker that panics stops the run with an error naming it, never a hang or an abort.
@@ -392,7 +406,7 @@ init_log_std = -0.5
         &dir.path().join("last.safetensors"),
         &Device::Cpu,
         Some("Target-v0"),
-        None,
+        agents::Acting::AsTrained,
         0,
     )
     .unwrap();

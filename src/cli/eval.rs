@@ -1,6 +1,7 @@
 //! `pixelgym eval --checkpoint F --episodes N`: play a trained agent on the env it was
 //! trained on (options from the checkpoint) and report mean/std return.
 
+use agents::Acting;
 use agents::checkpoint::{CheckpointMeta, read_meta};
 use agents::eval::evaluate;
 use anyhow::{Context, Result};
@@ -18,10 +19,16 @@ pub struct Args {
     /// Seed of the first episode (later episodes continue the env's stream).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Exploration while playing a DQN checkpoint (default: its `eval_epsilon`). A3C
-    /// checkpoints act as their `eval_greedy` says; --epsilon is refused for them.
-    #[arg(long)]
+    /// Exploration while playing a DQN checkpoint (default: its `eval_epsilon`); refused for
+    /// A3C checkpoints, which act as their `eval_greedy` says unless --greedy or --sample.
+    #[arg(long, conflicts_with_all = ["greedy", "sample"])]
     epsilon: Option<f64>,
+    /// Act by the arg-max of the Q-values or of the policy (DQN: epsilon 0).
+    #[arg(long, conflicts_with = "sample")]
+    greedy: bool,
+    /// Sample the policy's distribution (A3C checkpoints only).
+    #[arg(long)]
+    sample: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -125,51 +132,42 @@ impl Loaded {
     }
 }
 
-/// Load `checkpoint` for playing on `device`.
+/// Load `checkpoint` for playing on `device`, acting as `acting` says.
 pub fn load(
     checkpoint: &std::path::Path,
     device: DeviceChoice,
-    epsilon: Option<f64>,
+    acting: Acting,
     seed: u64,
 ) -> Result<Loaded> {
     let meta = read_meta(checkpoint)?;
     let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
         .with_context(|| format!("env options in {}", checkpoint.display()))?;
-    let acting = match (meta.agent.as_str(), &meta.a3c) {
-        ("a3c", Some(a3c)) => {
-            if epsilon.is_some() {
-                anyhow::bail!(
-                    "{}: --epsilon applies to DQN checkpoints; this is an A3C one (it acts {})",
-                    checkpoint.display(),
-                    if a3c.eval_greedy {
-                        "greedily"
-                    } else {
-                        "by sampling its policy"
-                    }
-                );
-            }
-            if a3c.eval_greedy {
-                "greedy"
-            } else {
-                "sampling"
-            }
-            .to_string()
-        }
-        _ => format!("epsilon {}", epsilon.unwrap_or(meta.dqn.eval_epsilon)),
-    };
     let device = device.device()?;
-    let policy = agents::load_policy(checkpoint, &device, Some(&meta.env_id), epsilon, seed)?;
+    let policy = agents::load_policy(checkpoint, &device, Some(&meta.env_id), acting, seed)?;
+    let described = match (acting, &meta.a3c) {
+        (Acting::Greedy, _) => "greedy".to_string(),
+        (Acting::Sample, _) => "sampling".to_string(),
+        (Acting::Epsilon(e), _) => format!("epsilon {e}"),
+        (Acting::AsTrained, Some(a3c)) if meta.agent == "a3c" => if a3c.eval_greedy {
+            "greedy"
+        } else {
+            "sampling"
+        }
+        .to_string(),
+        (Acting::AsTrained, _) => format!("epsilon {}", meta.dqn.eval_epsilon),
+    };
     Ok(Loaded {
         meta,
         options,
-        acting,
+        acting: described,
         policy,
     })
 }
 
 pub fn run(args: Args) -> Result<()> {
     super::train::set_learner_threads(args.threads);
-    let loaded = load(&args.checkpoint, args.device, args.epsilon, args.seed)?;
+    let acting = Acting::from_flags(args.epsilon, args.greedy, args.sample);
+    let loaded = load(&args.checkpoint, args.device, acting, args.seed)?;
     let env = loaded.build_env()?;
     let atari = loaded.eval_atari();
     let Loaded {

@@ -90,7 +90,13 @@ pub(crate) fn make_policy(
             let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
                 .with_context(|| format!("env options in {}", path.display()))?;
             let device = perception::DeviceChoice::Cpu.device()?;
-            let policy = agents::load_policy(path, &device, Some(&meta.env_id), None, 0)?;
+            let policy = agents::load_policy(
+                path,
+                &device,
+                Some(&meta.env_id),
+                agents::Acting::AsTrained,
+                0,
+            )?;
             // The observation and action settings the network was trained with.
             let keys = [
                 "obs",

@@ -179,7 +179,12 @@ pub fn run(args: Args) -> Result<()> {
                 Driver::Replay(Box::new(cursor)),
             )
         } else if let Some(path) = &args.checkpoint {
-            let loaded = super::eval::load(path, args.device, args.epsilon, args.seed)?;
+            let loaded = super::eval::load(
+                path,
+                args.device,
+                agents::Acting::from_flags(args.epsilon, false, false),
+                args.seed,
+            )?;
             same_env(&loaded.meta.env_id)?;
             if !args.options.is_empty() {
                 bail!(

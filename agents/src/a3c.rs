@@ -144,6 +144,12 @@ pub struct A3cConfig {
     /// Evaluation and `A3cPolicy` act greedily (argmax / Gaussian mean) when true, else
     /// sample the policy as during training (the paper evaluates the stochastic policy).
     pub eval_greedy: bool,
+    /// Standardise each frame observation to zero mean and unit variance before the trunk
+    /// (per sample, over all its pixels). Arcade frames are mostly one flat background, so
+    /// raw `byte / 255` inputs carry the ball and paddles as tiny deviations on a large
+    /// constant; centred, they dominate the first layer (as the normalised envs of common
+    /// A3C implementations do). Vector observations are never changed.
+    pub standardize_frames: bool,
 }
 
 impl Default for A3cConfig {
@@ -165,6 +171,7 @@ impl Default for A3cConfig {
             max_grad_norm: Some(0.5),
             init_log_std: 0.0,
             eval_greedy: true,
+            standardize_frames: false,
         }
     }
 }
@@ -309,6 +316,17 @@ pub struct ActorCritic {
     value: Linear,
     log_std: Option<Tensor>,
     kind: ActionKind,
+    standardize_frames: bool,
+}
+
+/// `(B, C, H, W)` frames each shifted and scaled to zero mean and unit variance over their
+/// `C x H x W` values (a flat frame becomes zeros).
+fn standardize(xs: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = xs.dims().to_vec();
+    let flat = xs.flatten_from(1)?;
+    let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;
+    let std = (centred.sqr()?.mean_keepdim(1)? + 1e-6)?.sqrt()?;
+    centred.broadcast_div(&std)?.reshape(dims)
 }
 
 impl ActorCritic {
@@ -347,11 +365,19 @@ impl ActorCritic {
             value,
             log_std,
             kind,
+            standardize_frames: cfg.standardize_frames,
         })
     }
 
     /// `(B, dim)` logits (discrete) or Gaussian means (continuous), and `(B,)` values.
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let standardized;
+        let xs = if self.standardize_frames && xs.rank() == 4 {
+            standardized = standardize(xs)?;
+            &standardized
+        } else {
+            xs
+        };
         let h = self.encoder.forward(xs)?;
         let head = self.policy.forward(&h)?;
         let v = match &self.value_encoder {
@@ -1629,6 +1655,26 @@ mod tests {
     /// autoreset step (masked); bootstrap V = 10. Env 1: reward 1, a truncation (reward 2)
     /// whose final observation is worth 5 (the value of the masked autoreset step), then a
     /// new episode's first step (reward 3) bootstrapped from V = 10.
+    #[test]
+    fn standardized_frames_have_zero_mean_and_unit_variance_per_sample() {
+        let xs = Tensor::from_vec(
+            vec![0.2f32, 0.2, 0.2, 0.6, 0.5, 0.5, 0.5, 0.5],
+            (2, 1, 2, 2),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let out = standardize(&xs).unwrap();
+        assert_eq!(out.dims(), &[2, 1, 2, 2]);
+        let v = out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Sample 0: mean 0.3, std sqrt(0.03): the three 0.2s at -1/sqrt(3), the 0.6 at sqrt(3).
+        let (lo, hi) = (-(1.0f32 / 3.0).sqrt(), 3.0f32.sqrt());
+        for (got, want) in v[..4].iter().zip([lo, lo, lo, hi]) {
+            assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+        }
+        // A flat frame (sample 1) becomes zeros, not NaN.
+        assert!(v[4..].iter().all(|x| x.abs() < 1e-6), "{v:?}");
+    }
+
     #[test]
     fn n_step_returns_by_hand() {
         let gamma = 0.5;

@@ -191,9 +191,20 @@ fn train_and_eval_an_a3c_config() {
     ]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("--epsilon applies to DQN"),
+        stderr(&out).contains("epsilon applies to DQN checkpoints"),
         "{}",
         stderr(&out)
     );
+    // Arg-max acting is chosen at evaluation time and said in the report.
+    let out = pixelgym(&[
+        "eval",
+        "--checkpoint",
+        best.to_str().unwrap(),
+        "--episodes",
+        "2",
+        "--greedy",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(greedy, step"), "{}", stdout(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }

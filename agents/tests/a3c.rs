@@ -48,6 +48,23 @@ fn grade(path: &Path) -> (f64, f64) {
     let trained = evaluate(policy.as_mut(), env.as_mut(), 100, 12345)
         .unwrap()
         .mean();
+    // An epsilon belongs to DQN; asking it of an A3C checkpoint is refused, naming the file.
+    match agents::load_policy(
+        path,
+        &Device::Cpu,
+        Some("Catch-v0"),
+        agents::Acting::Epsilon(0.1),
+        0,
+    ) {
+        Ok(_) => panic!("an epsilon was accepted for an A3C checkpoint"),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("epsilon") && msg.contains(&*path.to_string_lossy()),
+                "{msg}"
+            );
+        }
+    }
     let mut random = RandomPolicy::new(env.action_space().clone(), 9);
     let baseline = evaluate(&mut random, env.as_mut(), 100, 12345)
         .unwrap()

@@ -3,9 +3,12 @@
 //! [`crate::a3c::A3cPolicy`], whose errors must reach eval, the scenario runner and the
 //! viewer as `sim` errors naming the agent.
 
+use crate::checkpoint::CheckpointMeta;
+use crate::error::{AgentError, Result};
 use candle_core::{Device, Tensor};
 use perception::ObsSpec;
 use sim::Obs;
+use std::path::Path;
 
 /// Run `forward` on `obs` as a batch of one and return its first output flattened (Q-values,
 /// logits or Gaussian means). `agent` names the policy in errors ("dqn", "a3c").
@@ -50,6 +53,64 @@ impl Acting {
             (None, true, _) => Acting::Greedy,
             (None, false, true) => Acting::Sample,
             (None, false, false) => Acting::AsTrained,
+        }
+    }
+}
+
+/// What an [`Acting`] comes to for one checkpoint: the one place that reads the checkpoint's
+/// own evaluation setting, for loading the policy and for reports alike.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Resolved {
+    /// A DQN checkpoint, epsilon-greedy (`greedy`: asked for arg-max, epsilon 0).
+    Dqn { epsilon: f64, greedy: bool },
+    /// An A3C checkpoint, arg-max or sampling.
+    A3c { greedy: bool },
+}
+
+impl Acting {
+    /// Resolve against the checkpoint at `path`: an epsilon for an A3C checkpoint or
+    /// sampling for a DQN one is refused, naming the file.
+    pub fn resolve(self, path: &Path, meta: &CheckpointMeta) -> Result<Resolved> {
+        let refuse = |msg: &str| Err(AgentError::checkpoint(path, msg));
+        match (meta.agent.as_str(), self) {
+            ("a3c", Acting::Epsilon(_)) => refuse(
+                "an epsilon applies to DQN checkpoints; this A3C one acts greedily or by \
+                 sampling its policy (use greedy or sample)",
+            ),
+            ("a3c", Acting::Greedy) => Ok(Resolved::A3c { greedy: true }),
+            ("a3c", Acting::Sample) => Ok(Resolved::A3c { greedy: false }),
+            ("a3c", Acting::AsTrained) => Ok(Resolved::A3c {
+                greedy: meta.a3c.as_ref().is_none_or(|c| c.eval_greedy),
+            }),
+            (_, Acting::Sample) => refuse(
+                "sampling applies to A3C checkpoints; this DQN one acts epsilon-greedily (use \
+                 an epsilon or greedy)",
+            ),
+            (_, Acting::Greedy) => Ok(Resolved::Dqn {
+                epsilon: 0.0,
+                greedy: true,
+            }),
+            (_, Acting::Epsilon(epsilon)) => Ok(Resolved::Dqn {
+                epsilon,
+                greedy: false,
+            }),
+            (_, Acting::AsTrained) => Ok(Resolved::Dqn {
+                epsilon: meta.dqn.eval_epsilon,
+                greedy: false,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Resolved {
+    /// `greedy`, `sampling` or `epsilon E`, as reports name the acting.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resolved::Dqn { greedy: true, .. } | Resolved::A3c { greedy: true } => {
+                f.write_str("greedy")
+            }
+            Resolved::A3c { greedy: false } => f.write_str("sampling"),
+            Resolved::Dqn { epsilon, .. } => write!(f, "epsilon {epsilon}"),
         }
     }
 }

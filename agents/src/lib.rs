@@ -50,46 +50,26 @@ pub fn load_policy(
     acting: acting::Acting,
     seed: u64,
 ) -> Result<Box<dyn sim::Policy>> {
-    use acting::Acting;
     let meta = checkpoint::read_meta(path)?;
     match meta.agent.as_str() {
-        "dqn" => {
-            let epsilon = match acting {
-                Acting::AsTrained => meta.dqn.eval_epsilon,
-                Acting::Epsilon(e) => e,
-                Acting::Greedy => 0.0,
-                Acting::Sample => {
-                    return Err(AgentError::checkpoint(
-                        path,
-                        "sampling applies to A3C checkpoints; this DQN one acts epsilon-greedily \
-                         (use an epsilon or greedy)",
-                    ));
-                }
-            };
-            Ok(Box::new(dqn::DqnPolicy::load(
-                path, device, expect_env, epsilon, seed,
-            )?))
+        "dqn" | "a3c" => {}
+        other => {
+            return Err(AgentError::checkpoint(
+                path,
+                format!("unknown agent `{other}` (this build knows dqn and a3c)"),
+            ));
         }
-        "a3c" => {
-            let greedy = match acting {
-                Acting::AsTrained => None,
-                Acting::Greedy => Some(true),
-                Acting::Sample => Some(false),
-                Acting::Epsilon(_) => {
-                    return Err(AgentError::checkpoint(
-                        path,
-                        "an epsilon applies to DQN checkpoints; this A3C one acts greedily or \
-                         by sampling its policy (use greedy or sample)",
-                    ));
-                }
-            };
-            Ok(Box::new(a3c::A3cPolicy::load(
-                path, device, expect_env, greedy, seed,
-            )?))
-        }
-        other => Err(AgentError::checkpoint(
-            path,
-            format!("unknown agent `{other}` (this build knows dqn and a3c)"),
-        )),
     }
+    Ok(match acting.resolve(path, &meta)? {
+        acting::Resolved::Dqn { epsilon, .. } => Box::new(dqn::DqnPolicy::load(
+            path, device, expect_env, epsilon, seed,
+        )?),
+        acting::Resolved::A3c { greedy } => Box::new(a3c::A3cPolicy::load(
+            path,
+            device,
+            expect_env,
+            Some(greedy),
+            seed,
+        )?),
+    })
 }

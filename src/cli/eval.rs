@@ -144,18 +144,7 @@ pub fn load(
         .with_context(|| format!("env options in {}", checkpoint.display()))?;
     let device = device.device()?;
     let policy = agents::load_policy(checkpoint, &device, Some(&meta.env_id), acting, seed)?;
-    let described = match (acting, &meta.a3c) {
-        (Acting::Greedy, _) => "greedy".to_string(),
-        (Acting::Sample, _) => "sampling".to_string(),
-        (Acting::Epsilon(e), _) => format!("epsilon {e}"),
-        (Acting::AsTrained, Some(a3c)) if meta.agent == "a3c" => if a3c.eval_greedy {
-            "greedy"
-        } else {
-            "sampling"
-        }
-        .to_string(),
-        (Acting::AsTrained, _) => format!("epsilon {}", meta.dqn.eval_epsilon),
-    };
+    let described = acting.resolve(checkpoint, &meta)?.to_string();
     Ok(Loaded {
         meta,
         options,

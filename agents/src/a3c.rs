@@ -69,7 +69,7 @@ use crate::tensorboard::EventWriter;
 use crate::train::{Progress, Recent, TrainConfig, TrainStatus, TrainSummary, csv};
 use candle_core::{D, DType, Device, Module, Tensor, Var};
 use candle_nn::{Linear, VarBuilder, VarMap, linear};
-use perception::{Encoder, EncoderKind, ObsSpec};
+use perception::{Encoder, EncoderKind, ObsSpec, standardize_frames};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sim::vec_env::{BatchActions, VecEnv};
@@ -319,16 +319,6 @@ pub struct ActorCritic {
     standardize_frames: bool,
 }
 
-/// `(B, C, H, W)` frames each shifted and scaled to zero mean and unit variance over their
-/// `C x H x W` values (a flat frame becomes zeros).
-fn standardize(xs: &Tensor) -> candle_core::Result<Tensor> {
-    let dims = xs.dims().to_vec();
-    let flat = xs.flatten_from(1)?;
-    let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;
-    let std = (centred.sqr()?.mean_keepdim(1)? + 1e-6)?.sqrt()?;
-    centred.broadcast_div(&std)?.reshape(dims)
-}
-
 impl ActorCritic {
     /// Build (or load, depending on `vb`) the network for `obs` and actions `kind`.
     pub fn new(cfg: &A3cConfig, obs: &ObsSpec, kind: ActionKind, vb: VarBuilder) -> Result<Self> {
@@ -373,7 +363,7 @@ impl ActorCritic {
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let standardized;
         let xs = if self.standardize_frames && xs.rank() == 4 {
-            standardized = standardize(xs)?;
+            standardized = standardize_frames(xs)?;
             &standardized
         } else {
             xs
@@ -1655,26 +1645,6 @@ mod tests {
     /// autoreset step (masked); bootstrap V = 10. Env 1: reward 1, a truncation (reward 2)
     /// whose final observation is worth 5 (the value of the masked autoreset step), then a
     /// new episode's first step (reward 3) bootstrapped from V = 10.
-    #[test]
-    fn standardized_frames_have_zero_mean_and_unit_variance_per_sample() {
-        let xs = Tensor::from_vec(
-            vec![0.2f32, 0.2, 0.2, 0.6, 0.5, 0.5, 0.5, 0.5],
-            (2, 1, 2, 2),
-            &Device::Cpu,
-        )
-        .unwrap();
-        let out = standardize(&xs).unwrap();
-        assert_eq!(out.dims(), &[2, 1, 2, 2]);
-        let v = out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        // Sample 0: mean 0.3, std sqrt(0.03): the three 0.2s at -1/sqrt(3), the 0.6 at sqrt(3).
-        let (lo, hi) = (-(1.0f32 / 3.0).sqrt(), 3.0f32.sqrt());
-        for (got, want) in v[..4].iter().zip([lo, lo, lo, hi]) {
-            assert!((got - want).abs() < 1e-3, "{got} vs {want}");
-        }
-        // A flat frame (sample 1) becomes zeros, not NaN.
-        assert!(v[4..].iter().all(|x| x.abs() < 1e-6), "{v:?}");
-    }
-
     #[test]
     fn n_step_returns_by_hand() {
         let gamma = 0.5;

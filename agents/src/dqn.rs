@@ -14,7 +14,7 @@ use crate::optim::{Optimizer, OptimizerConfig};
 use crate::replay::{Batch, ObsElem};
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder, VarMap, linear};
-use perception::{Encoder, EncoderKind, ObsSpec};
+use perception::{Encoder, EncoderKind, ObsSpec, standardize_frames};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sim::{ActionScores, Obs, OwnedAction, Policy};
@@ -86,6 +86,10 @@ pub struct DqnConfig {
     pub epsilon_decay_steps: u64,
     /// Exploration while evaluating (Nature: 0.05).
     pub eval_epsilon: f64,
+    /// Shift and scale each stacked frame to zero mean and unit variance before the encoder
+    /// (`perception::standardize_frames`; vector observations are left as they are).
+    /// Nature: off (frames / 255).
+    pub standardize_frames: bool,
 }
 
 impl Default for DqnConfig {
@@ -117,6 +121,7 @@ impl Default for DqnConfig {
             epsilon_end: 0.1,
             epsilon_decay_steps: 1_000_000,
             eval_epsilon: 0.05,
+            standardize_frames: false,
         }
     }
 }
@@ -209,6 +214,7 @@ enum Head {
 pub struct QNet {
     encoder: Encoder,
     head: Head,
+    standardize_frames: bool,
 }
 
 impl QNet {
@@ -225,13 +231,21 @@ impl QNet {
         } else {
             Head::Plain(linear(f, n_actions, vb)?)
         };
-        Ok(Self { encoder, head })
+        Ok(Self {
+            encoder,
+            head,
+            standardize_frames: cfg.standardize_frames,
+        })
     }
 }
 
 impl Module for QNet {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.encoder.forward(xs)?;
+        let h = if self.standardize_frames && xs.rank() == 4 {
+            self.encoder.forward(&standardize_frames(xs)?)?
+        } else {
+            self.encoder.forward(xs)?
+        };
         match &self.head {
             Head::Plain(l) => l.forward(&h),
             Head::Dueling { value, advantage } => {
@@ -867,6 +881,47 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert!(sums.iter().all(|s| s.abs() < 1e-5), "{sums:?}");
+    }
+
+    /// With standardised frames the Q-values ignore a frame's brightness and contrast (an
+    /// affine change of every pixel); without, they do not.
+    #[test]
+    fn standardized_q_values_ignore_brightness_and_contrast() {
+        let obs = ObsSpec::Frames {
+            channels: 4,
+            height: 42,
+            width: 42,
+            layout: FrameLayout::Chw,
+        };
+        let dev = Device::Cpu;
+        let x = Tensor::rand(0f32, 0.5f32, (3, 4, 42, 42), &dev).unwrap();
+        let brighter = x.affine(1.5, 0.2).unwrap();
+        let gap = |standardize_frames: bool| {
+            let cfg = DqnConfig {
+                encoder: EncoderKind::Small,
+                standardize_frames,
+                ..DqnConfig::default()
+            };
+            let vm = VarMap::new();
+            let net = QNet::new(
+                &cfg,
+                &obs,
+                6,
+                VarBuilder::from_varmap(&vm, DType::F32, &dev),
+            )
+            .unwrap();
+            let (a, b) = (net.forward(&x).unwrap(), net.forward(&brighter).unwrap());
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(gap(true) < 1e-4, "{}", gap(true));
+        assert!(gap(false) > 1e-3, "{}", gap(false));
     }
 
     #[test]

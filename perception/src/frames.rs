@@ -182,6 +182,18 @@ pub fn frames_to_tensor(
     Ok(Tensor::from_vec(out, (batch, c, h, w), device)?)
 }
 
+/// `(B, C, H, W)` frames each shifted and scaled to zero mean and unit variance over their
+/// `C x H x W` values (a flat frame becomes zeros). Arcade frames are a flat background with
+/// the ball and paddles as small deviations; standardised, those deviations dominate the
+/// first layer's input instead of the background's constant.
+pub fn standardize_frames(xs: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = xs.dims().to_vec();
+    let flat = xs.flatten_from(1)?;
+    let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;
+    let std = (centred.sqr()?.mean_keepdim(1)? + 1e-6)?.sqrt()?;
+    centred.broadcast_div(&std)?.reshape(dims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +271,25 @@ mod tests {
             .to_tensor(Obs::F32(&[0.5; 6]), 2, &Device::Cpu)
             .unwrap();
         assert_eq!(t.dims(), &[2, 3]);
+    }
+
+    #[test]
+    fn standardized_frames_have_zero_mean_and_unit_variance_per_sample() {
+        let xs = Tensor::from_vec(
+            vec![0.2f32, 0.2, 0.2, 0.6, 0.5, 0.5, 0.5, 0.5],
+            (2, 1, 2, 2),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let out = standardize_frames(&xs).unwrap();
+        assert_eq!(out.dims(), &[2, 1, 2, 2]);
+        let v = out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Sample 0: mean 0.3, std sqrt(0.03): the three 0.2s at -1/sqrt(3), the 0.6 at sqrt(3).
+        let (lo, hi) = (-(1.0f32 / 3.0).sqrt(), 3.0f32.sqrt());
+        for (got, want) in v[..4].iter().zip([lo, lo, lo, hi]) {
+            assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+        }
+        // A flat frame (sample 1) becomes zeros, not NaN.
+        assert!(v[4..].iter().all(|x| x.abs() < 1e-6), "{v:?}");
     }
 }

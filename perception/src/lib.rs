@@ -26,5 +26,5 @@ pub use candle_nn;
 pub use device::DeviceChoice;
 pub use encoder::{Encoder, EncoderKind};
 pub use error::{PerceptionError, Result};
-pub use frames::{FrameLayout, ObsSpec, frames_to_tensor};
+pub use frames::{FrameLayout, ObsSpec, frames_to_tensor, standardize_frames};
 pub use init::seeded_init;

@@ -1169,9 +1169,10 @@ pub(crate) fn train_run(
             .and_then(|m| m.eval_return);
         (meta.step, meta.updates, best)
     } else {
-        checkpoint::write_atomic(&dir.join("config.toml"), cfg.resolved_toml()?.as_bytes())?;
         (0, 0, None)
     };
+    // Written on resume too, so that the next plain resume keeps this config.
+    checkpoint::write_atomic(&dir.join("config.toml"), cfg.resolved_toml()?.as_bytes())?;
     let append = resume;
     let mut metrics = csv(
         &dir.join("metrics.csv"),

@@ -367,7 +367,8 @@ pub fn train(
 }
 
 /// Continue the run in `run_dir` from its `last.safetensors` (config from its
-/// `config.toml`, or `cfg` when given, e.g. with a larger `total_steps`). Network, target
+/// `config.toml`, or `cfg` when given, e.g. with a larger `total_steps`; `cfg` then
+/// replaces `config.toml`, so the next resume keeps it). Network, target
 /// net, optimizer moments and counters are restored; the replay buffer is re-collected
 /// (updates resume after `learning_starts` new steps) and the envs start fresh episodes, so
 /// a resumed run is not step-for-step identical to an uninterrupted one. Metrics are
@@ -583,9 +584,11 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 best,
             })
         } else {
-            checkpoint::write_atomic(&dir.join("config.toml"), cfg.resolved_toml()?.as_bytes())?;
             None
         };
+        // Written on resume too: a later plain `--resume` continues with the config this
+        // run now uses (e.g. a lowered learning rate), not the one it started with.
+        checkpoint::write_atomic(&dir.join("config.toml"), cfg.resolved_toml()?.as_bytes())?;
         let append = resume.is_some();
         let meta = CheckpointMeta::for_run(cfg, "dqn", venv.id(), &space, n_actions);
         Ok(Self {

@@ -424,6 +424,8 @@ init_log_std = -0.5
     let resumed = agents::train::resume_with(dir.path(), Some(&cfg), &mut (), &make).unwrap();
     assert_eq!(resumed.steps, 20_000);
     assert!(resumed.updates > first.updates);
+    let recorded = TrainConfig::load(&dir.path().join("config.toml")).unwrap();
+    assert_eq!(recorded.total_steps, 20_000);
     let meta = agents::checkpoint::read_meta(&dir.path().join("last.safetensors")).unwrap();
     assert_eq!(meta.action_bounds.as_ref().unwrap().low, vec![-1.0]);
     // A random policy scores about -20 * E[(a - t)^2] = -20 * 2/3; greedy should be close to 0.

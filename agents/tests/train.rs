@@ -236,7 +236,7 @@ train_every = 1
 }
 
 /// A run stopped at 2,000 steps and resumed to 4,000 continues where it was (counters,
-/// appended metrics) and still learns Catch.
+/// appended metrics, config.toml updated) and still learns Catch.
 #[test]
 fn resume_continues_the_run() {
     let mut cfg = TrainConfig::from_toml(CATCH, Path::new("catch.toml")).unwrap();
@@ -260,6 +260,9 @@ fn resume_continues_the_run() {
         .collect();
     assert_eq!(steps, (1..=8).map(|i| i * 500).collect::<Vec<_>>());
     assert!(second.final_eval.mean() > 0.8, "{:?}", second.final_eval);
+    // The run directory records the config it continued with, for the next plain resume.
+    let recorded = TrainConfig::load(&dir.path().join("config.toml")).unwrap();
+    assert_eq!(recorded.total_steps, 4000);
 
     // Nothing to resume from: a clear error naming the file.
     let empty = tempfile::tempdir().unwrap();

@@ -21,8 +21,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "resume")]
     run_dir: Option<PathBuf>,
     /// Continue the run in this directory from its last.safetensors (config from its
-    /// config.toml unless --config is given; raise --total-steps to train longer). The
-    /// replay buffer is re-collected.
+    /// config.toml unless --config is given, which then replaces it; raise --total-steps to
+    /// train longer). The replay buffer is re-collected.
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
     /// Override the config's device: cpu, cuda or cuda:N (cuda needs the `cuda` feature).

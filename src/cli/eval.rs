@@ -1,5 +1,6 @@
 //! `pixelgym eval --checkpoint F --episodes N`: play a trained agent on the env it was
-//! trained on (options from the checkpoint) and report mean/std return.
+//! trained on (options from the checkpoint, each `--option` overriding one) and report
+//! mean/std return.
 
 use agents::Acting;
 use agents::checkpoint::{CheckpointMeta, read_meta};
@@ -52,6 +53,11 @@ pub struct Args {
     /// for `pixelgym watch --replay`.
     #[arg(long)]
     record: Option<PathBuf>,
+    /// Env option as key=value (repeatable), replacing the training run's value: e.g.
+    /// `--option repeat_action_probability=0.25` to test a policy with sticky actions.
+    /// Options that change the observation shape are refused.
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
+    options: Vec<String>,
 }
 
 /// Play one episode of `policy` from `seed`, writing every rendered frame to `path`.
@@ -90,6 +96,8 @@ struct Output<'a> {
     mean_return: f64,
     std_return: f64,
     returns: &'a [f64],
+    /// The env options played with: the training run's, with any `--option` applied.
+    env_options: &'a sim::EnvConfig,
     /// Driving envs: mean fraction of the lap (route) completed, in [0, 1].
     #[serde(skip_serializing_if = "Option::is_none")]
     mean_lap_completion: Option<f64>,
@@ -153,11 +161,38 @@ pub fn load(
     })
 }
 
+/// Refuse an env whose observations the checkpoint's network cannot take (an `--option`
+/// such as a board size changed them).
+fn check_obs_shape(
+    env: &dyn sim::Env,
+    meta: &CheckpointMeta,
+    checkpoint: &std::path::Path,
+) -> Result<()> {
+    let shape = env.observation_space().shape();
+    anyhow::ensure!(
+        shape == meta.obs_shape.as_slice(),
+        "--option changes the observation shape of {} from {:?} (what {} was trained on) to {:?}",
+        meta.env_id,
+        meta.obs_shape,
+        checkpoint.display(),
+        shape
+    );
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
     super::train::set_learner_threads(args.threads);
     let acting = Acting::from_flags(args.epsilon, args.greedy, args.sample);
-    let loaded = load(&args.checkpoint, args.device, acting, args.seed)?;
-    let env = loaded.build_env()?;
+    let mut loaded = load(&args.checkpoint, args.device, acting, args.seed)?;
+    loaded
+        .options
+        .extend(super::parse_env_options(&args.options)?);
+    let env = loaded.build_env().with_context(|| {
+        format!(
+            "env {} with the checkpoint's options and --option",
+            loaded.meta.env_id
+        )
+    })?;
     let atari = loaded.eval_atari();
     let Loaded {
         meta,
@@ -182,6 +217,7 @@ pub fn run(args: Args) -> Result<()> {
         (Some(env), None) => env.as_mut(),
         (None, None) => anyhow::bail!("internal: no env"),
     };
+    check_obs_shape(env, &meta, &args.checkpoint)?;
     let report = evaluate(policy.as_mut(), env, args.episodes, args.seed)?;
     if let (Some(rec), Some(path)) = (&recorded, &args.record) {
         rec.save(path)?;
@@ -218,14 +254,20 @@ pub fn run(args: Args) -> Result<()> {
             mean_return: report.mean(),
             std_return: report.std(),
             returns: &report.returns,
+            env_options: &options,
             mean_lap_completion: report.mean_lap_completion(),
             lap_completions: &report.lap_completions,
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
         let lap = report.lap_completion_note();
+        let overrides = if args.options.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", args.options.join(", "))
+        };
         println!(
-            "{} on {}: mean return {:.3} +- {:.3} over {} episodes{lap} ({acting}, step {})",
+            "{} on {}{overrides}: mean return {:.3} +- {:.3} over {} episodes{lap} ({acting}, step {})",
             args.checkpoint.display(),
             meta.env_id,
             report.mean(),

@@ -171,24 +171,16 @@ fn train_and_eval_an_a3c_config() {
         stdout(&out)
     );
     let best = run.join("best.safetensors");
-    let out = pixelgym(&[
-        "eval",
-        "--checkpoint",
-        best.to_str().unwrap(),
-        "--episodes",
-        "3",
-        "--json",
-    ]);
+    let eval = |flags: &[&str]| {
+        let mut args = vec!["eval", "--checkpoint", best.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        pixelgym(&args)
+    };
+    let out = eval(&["--episodes", "3", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(v["episodes"], 3);
-    let out = pixelgym(&[
-        "eval",
-        "--checkpoint",
-        best.to_str().unwrap(),
-        "--epsilon",
-        "0.1",
-    ]);
+    let out = eval(&["--epsilon", "0.1"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("epsilon applies to DQN checkpoints"),
@@ -196,52 +188,24 @@ fn train_and_eval_an_a3c_config() {
         stderr(&out)
     );
     // Arg-max acting is chosen at evaluation time and said in the report.
-    let out = pixelgym(&[
-        "eval",
-        "--checkpoint",
-        best.to_str().unwrap(),
-        "--episodes",
-        "2",
-        "--greedy",
-    ]);
+    let out = eval(&["--episodes", "2", "--greedy"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("(greedy, step"), "{}", stdout(&out));
     // `--option` replaces one of the run's env options; the JSON says what was played.
-    let out = pixelgym(&[
-        "eval",
-        "--checkpoint",
-        best.to_str().unwrap(),
-        "--episodes",
-        "2",
-        "--option",
-        "rows=10",
-        "--json",
-    ]);
+    let out = eval(&["--episodes", "2", "--option", "rows=10", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(v["env_options"]["rows"], 10, "{v}");
     // An option the network cannot take (another board width) or that the env does not
     // know is refused before any episode is played.
-    let out = pixelgym(&[
-        "eval",
-        "--checkpoint",
-        best.to_str().unwrap(),
-        "--option",
-        "columns=7",
-    ]);
+    let out = eval(&["--option", "columns=7"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("observation shape of Catch-v0 from [10, 5, 1] "),
         "{}",
         stderr(&out)
     );
-    let out = pixelgym(&[
-        "eval",
-        "--checkpoint",
-        best.to_str().unwrap(),
-        "--option",
-        "colour=1",
-    ]);
+    let out = eval(&["--option", "colour=1"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,8 +1,8 @@
 //! How well can Pong-v0 be played at all, with the agent's frame skip and sticky actions? A
 //! planner that sees the game's state (not pixels) plays full games and prints each score.
-//! It is not a policy to ship: it reads the game's internals and simulates the future. It
-//! bounds what a learned policy can reach, so a target such as +18 can be checked against the
-//! rules rather than against one training run.
+//! It is not a policy to ship: it reads the game's internals and simulates the future. Its
+//! score shows what the rules let a policy reach (at least that much), so a target such as
+//! +18 can be checked against the rules rather than against one training run.
 //!
 //! Every agent step (4 frames) while the ball comes towards the agent or a serve is pending,
 //! it tries each paddle row to move to and hold, simulates the point `--samples` times with

@@ -14,10 +14,11 @@
 //! cargo run --release --example pong_planner -- --games 10 --seed 9999 --sticky 0.25
 //! ```
 
+use agents::eval::EvalReport;
 use anyhow::Result;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
-use sim::arcade::pong::{FIELD_BOTTOM, FIELD_TOP, PADDLE_H};
+use sim::arcade::pong::{BALL_H, FIELD_BOTTOM, FIELD_TOP, PADDLE_H};
 use sim::arcade::{ArcadeEnv, ArcadeGame, ArcadeOptions, Pong};
 use sim::seeding::EnvRng;
 use sim::{Action, Env};
@@ -44,6 +45,13 @@ struct Args {
 /// RIGHT moves the agent's paddle up, LEFT down (ALE's minimal set).
 const UP: usize = 2;
 const DOWN: usize = 3;
+/// Pixels the agent's paddle moves per frame while UP or DOWN is held.
+const PADDLE_PX_PER_FRAME: i32 = 2;
+
+/// Pixels the paddle moves in one agent step of `skip` frames.
+fn paddle_step(skip: u32) -> i32 {
+    PADDLE_PX_PER_FRAME * skip as i32
+}
 
 /// The action that brings the paddle's top row `top` towards `target`, moving `step` px per
 /// agent step and holding within half a step.
@@ -68,7 +76,7 @@ fn rollout(game: &Pong, target: i32, skip: u32, sticky: f64, last: usize, rng: &
     let mut vx_before = g.ball_velocity().map_or(0.0, |v| v.0);
     for frame in 0..600u32 {
         if frame % skip == 0 {
-            action = steer(g.paddles().0, target, 2 * skip as i32);
+            action = steer(g.paddles().0, target, paddle_step(skip));
         }
         if rng.random::<f64>() >= sticky {
             held = action;
@@ -92,7 +100,7 @@ fn rollout(game: &Pong, target: i32, skip: u32, sticky: f64, last: usize, rng: &
 fn plan(game: &Pong, args: &Args, last: usize, step_seed: u64) -> i32 {
     let top = game.paddles().0;
     match (game.ball(), game.ball_velocity()) {
-        (Some((_, y)), Some((vx, _))) if vx < 0.0 => y + 2 - PADDLE_H / 2,
+        (Some((_, y)), Some((vx, _))) if vx < 0.0 => y + BALL_H / 2 - PADDLE_H / 2,
         _ => {
             let mut best = (f64::MIN, i32::MAX, top);
             for target in (FIELD_TOP..=FIELD_BOTTOM - PADDLE_H).step_by(2) {
@@ -123,14 +131,14 @@ fn main() -> Result<()> {
     };
     let mut env = ArcadeEnv::<Pong>::new(&opts)?;
     let mut planner_seed = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed ^ 0x9e37_79b9);
-    let mut scores = Vec::new();
+    let mut report = EvalReport::default();
     for game in 0..args.games {
         env.reset((game == 0).then_some(args.seed))?;
         let mut last = 0;
         let mut ret = 0.0;
         loop {
             let target = plan(env.game(), &args, last, planner_seed.random());
-            last = steer(env.game().paddles().0, target, 2 * args.frame_skip as i32);
+            last = steer(env.game().paddles().0, target, paddle_step(args.frame_skip));
             let step = env.step(Action::Discrete(last as i64))?;
             ret += step.reward as f64;
             if step.done() {
@@ -139,14 +147,16 @@ fn main() -> Result<()> {
         }
         let (agent, opponent) = env.game().score();
         eprintln!("game {game}: {agent}-{opponent} ({ret:+})");
-        scores.push(ret);
+        report.returns.push(ret);
     }
-    let n = scores.len() as f64;
-    let mean = scores.iter().sum::<f64>() / n;
-    let std = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n).sqrt();
     println!(
-        "planner, sticky {}, frame skip {}, {} samples: mean {mean:+.2} +- {std:.2} over {} games",
-        args.sticky, args.frame_skip, args.samples, args.games
+        "planner, sticky {}, frame skip {}, {} samples: mean {:+.2} +- {:.2} over {} games",
+        args.sticky,
+        args.frame_skip,
+        args.samples,
+        report.mean(),
+        report.std(),
+        args.games
     );
     Ok(())
 }

@@ -193,6 +193,7 @@ pub fn run(args: Args) -> Result<()> {
             loaded.meta.env_id
         )
     })?;
+    check_obs_shape(env.as_ref(), &loaded.meta, &args.checkpoint)?;
     let atari = loaded.eval_atari();
     let Loaded {
         meta,
@@ -217,7 +218,6 @@ pub fn run(args: Args) -> Result<()> {
         (Some(env), None) => env.as_mut(),
         (None, None) => anyhow::bail!("internal: no env"),
     };
-    check_obs_shape(env, &meta, &args.checkpoint)?;
     let report = evaluate(policy.as_mut(), env, args.episodes, args.seed)?;
     if let (Some(rec), Some(path)) = (&recorded, &args.record) {
         rec.save(path)?;

@@ -9,7 +9,7 @@
 //!     --games 10 --seed 9999 > misses.csv
 //! ```
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use sim::arcade::pong;
 use std::path::PathBuf;
@@ -56,8 +56,7 @@ fn main() -> Result<()> {
             pong::ID
         );
     }
-    let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
-        .with_context(|| format!("env options in {}", path.display()))?;
+    let options = meta.env_config(path)?;
     let device = perception::candle_core::Device::Cpu;
     let acting = agents::acting::Acting::Greedy;
     let mut policy = agents::load_policy(path, &device, Some(pong::ID), acting, args.seed)?;

@@ -11,7 +11,7 @@
 
 use agents::acting::Acting;
 use agents::eval::evaluate;
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use clap::Parser;
 use sim::{ActionScores, Obs, OwnedAction, Policy};
 use std::path::PathBuf;
@@ -60,17 +60,9 @@ impl Policy for QEnsemble {
                 *sum += v;
             }
         }
-        // First index of the largest sum, as the members' own arg-max breaks ties.
-        let best = (0..self.summed.len())
-            .reduce(|a, b| {
-                if self.summed[b] > self.summed[a] {
-                    b
-                } else {
-                    a
-                }
-            })
-            .unwrap_or(0);
-        Ok(OwnedAction::Discrete(best as i64))
+        Ok(OwnedAction::Discrete(
+            agents::dqn::argmax(&self.summed) as i64
+        ))
     }
 
     fn scores(&self) -> Option<ActionScores<'_>> {
@@ -115,8 +107,7 @@ fn main() -> Result<()> {
             args.seed,
         )?);
     }
-    let mut options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
-        .with_context(|| format!("env options in {}", first.display()))?;
+    let mut options = meta.env_config(first)?;
     for pair in &args.options {
         let (key, value) = sim::config::parse_kv(pair)?;
         options.insert(key, value);

@@ -73,6 +73,13 @@ pub struct CheckpointMeta {
 }
 
 impl CheckpointMeta {
+    /// The training env's options as a table for `sim::make`: what evaluation, the scenario
+    /// runner and the probes rebuild the env from. `path` (the checkpoint) names the error.
+    pub fn env_config(&self, path: &Path) -> Result<sim::EnvConfig> {
+        serde_json::from_value(self.env_options.clone())
+            .map_err(|e| AgentError::checkpoint(path, format!("env options: {e}")))
+    }
+
     /// The observation layout recorded in the checkpoint.
     pub fn obs_spec(&self) -> Result<ObsSpec> {
         let space = match self.obs_dtype.as_str() {

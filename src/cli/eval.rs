@@ -148,8 +148,7 @@ pub fn load(
     seed: u64,
 ) -> Result<Loaded> {
     let meta = read_meta(checkpoint)?;
-    let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
-        .with_context(|| format!("env options in {}", checkpoint.display()))?;
+    let options = meta.env_config(checkpoint)?;
     let device = device.device()?;
     let policy = agents::load_policy(checkpoint, &device, Some(&meta.env_id), acting, seed)?;
     let described = acting.resolve(checkpoint, &meta)?.to_string();

@@ -87,8 +87,7 @@ pub(crate) fn make_policy(
                     path.display()
                 );
             }
-            let options: sim::EnvConfig = serde_json::from_value(meta.env_options.clone())
-                .with_context(|| format!("env options in {}", path.display()))?;
+            let options = meta.env_config(path)?;
             let device = perception::DeviceChoice::Cpu.device()?;
             let policy = agents::load_policy(
                 path,

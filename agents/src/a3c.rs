@@ -1209,23 +1209,24 @@ pub(crate) fn train_run(
     };
 
     // Snapshot the shared parameters into the coordinator's net and save them.
-    let save = |meta: &mut CheckpointMeta, name: &str, step: u64, eval: Option<f64>| {
-        meta.step = step;
-        meta.updates = ctx.updates.load(Ordering::SeqCst);
-        meta.eval_return = eval;
-        meta.created_unix_secs = checkpoint::now_unix_secs();
-        let path = dir.join(name);
-        if eval.is_some() {
-            checkpoint::save(&path, &varmap, meta)
-        } else {
-            let mut state = Vec::with_capacity(vars.len());
-            for (i, name) in shared.names().iter().enumerate() {
-                let t = Tensor::from_vec(shared.sq(i), vars[i].shape(), &Device::Cpu)?;
-                state.push((format!("{SQ_PREFIX}{name}"), t));
+    // `with_state` adds the shared RMSProp statistics that a resume needs (`last` only).
+    let save =
+        |meta: &mut CheckpointMeta, path: &Path, step: u64, eval: Option<f64>, with_state: bool| {
+            meta.step = step;
+            meta.updates = ctx.updates.load(Ordering::SeqCst);
+            meta.eval_return = eval;
+            meta.created_unix_secs = checkpoint::now_unix_secs();
+            if !with_state {
+                checkpoint::save(path, &varmap, meta)
+            } else {
+                let mut state = Vec::with_capacity(vars.len());
+                for (i, name) in shared.names().iter().enumerate() {
+                    let t = Tensor::from_vec(shared.sq(i), vars[i].shape(), &Device::Cpu)?;
+                    state.push((format!("{SQ_PREFIX}{name}"), t));
+                }
+                checkpoint::save_with_state(path, &varmap, state, meta)
             }
-            checkpoint::save_with_state(&path, &varmap, state, meta)
-        }
-    };
+        };
     let mut eval_policy = A3cPolicy::from_net(
         "a3c".into(),
         net.clone(),
@@ -1253,10 +1254,11 @@ pub(crate) fn train_run(
 
     let start = Instant::now();
     let after = |every: u64| (start_step / every.max(1) + 1) * every;
-    let (mut next_log, mut next_eval, mut next_ckpt) = (
+    let (mut next_log, mut next_eval, mut next_ckpt, mut next_snapshot) = (
         after(cfg.log_every),
         after(cfg.eval.every_steps),
         after(cfg.checkpoint_every),
+        after(cfg.snapshot_every),
     );
     let mut evals = start_step;
     let mut episodes = 0u64;
@@ -1382,7 +1384,7 @@ pub(crate) fn train_run(
                     }
                     if best.is_none_or(|b| report.mean() > b) {
                         best = Some(report.mean());
-                        save(&mut meta, "best.safetensors", step, best)?;
+                        save(&mut meta, &dir.join("best.safetensors"), step, best, false)?;
                         progress.message(&format!(
                             "step {step}: new best mean return {:.3}",
                             report.mean()
@@ -1395,7 +1397,17 @@ pub(crate) fn train_run(
                     }
                     shared.copy_to(&vars)?;
                     if !ctx.stopped() {
-                        save(&mut meta, "last.safetensors", step, None)?;
+                        save(&mut meta, &dir.join("last.safetensors"), step, None, true)?;
+                    }
+                }
+                if cfg.snapshot_every > 0 && step >= next_snapshot {
+                    while next_snapshot <= step {
+                        next_snapshot += cfg.snapshot_every;
+                    }
+                    shared.copy_to(&vars)?;
+                    if !ctx.stopped() {
+                        let path = crate::train::snapshot_path(dir, step)?;
+                        save(&mut meta, &path, step, None, false)?;
                     }
                 }
             }
@@ -1418,10 +1430,10 @@ pub(crate) fn train_run(
     progress.evaluated(step, &final_eval);
     if best.is_none_or(|b| final_eval.mean() > b) {
         best = Some(final_eval.mean());
-        save(&mut meta, "best.safetensors", step, best)?;
+        save(&mut meta, &dir.join("best.safetensors"), step, best, false)?;
     }
     shared.copy_to(&vars)?;
-    save(&mut meta, "last.safetensors", step, None)?;
+    save(&mut meta, &dir.join("last.safetensors"), step, None, true)?;
     Ok(TrainSummary {
         steps: step,
         updates: ctx.updates.load(Ordering::SeqCst),

@@ -145,6 +145,12 @@ pub struct TrainConfig {
     /// Env steps between `last.safetensors` saves (0: only at the end).
     #[serde(default)]
     pub checkpoint_every: u64,
+    /// Env steps between weights-only snapshots kept as `snapshots/step_<N>.safetensors`
+    /// (0: none). `best` is chosen on a few noisy evaluation episodes and `last` is
+    /// overwritten, so picking a policy by a longer evaluation needs the weights of each
+    /// point of the run.
+    #[serde(default)]
+    pub snapshot_every: u64,
     /// Evaluation schedule.
     #[serde(default)]
     pub eval: EvalSection,
@@ -484,6 +490,15 @@ pub(crate) fn csv(path: &Path, header: &str, append: bool) -> Result<BufWriter<F
     Ok(f)
 }
 
+/// Where the weights-only snapshot of `step` goes (see [`TrainConfig::snapshot_every`]);
+/// creates the run's `snapshots` directory. The step is zero-padded so that a directory
+/// listing is in training order.
+pub fn snapshot_path(run_dir: &Path, step: u64) -> Result<PathBuf> {
+    let dir = run_dir.join("snapshots");
+    std::fs::create_dir_all(&dir).map_err(|e| AgentError::io(&dir, e))?;
+    Ok(dir.join(format!("step_{step:010}.safetensors")))
+}
+
 /// Where a resumed run picks up.
 #[derive(Debug, Clone, Copy)]
 struct ResumePoint {
@@ -673,10 +688,11 @@ impl<'a, T: ObsElem> Run<'a, T> {
         let (mut loss_sum, mut q_sum, mut n_loss) = (0f64, 0f64, 0u64);
         let mut best: Option<f64> = self.resume.and_then(|r| r.best);
         let after = |every: u64| (start_step / every.max(1) + 1) * every;
-        let (mut next_log, mut next_eval, mut next_ckpt) = (
+        let (mut next_log, mut next_eval, mut next_ckpt, mut next_snapshot) = (
             after(cfg.log_every),
             after(cfg.eval.every_steps),
             after(cfg.checkpoint_every),
+            after(cfg.snapshot_every),
         );
         let mut updates_done = base_updates;
 
@@ -810,6 +826,15 @@ impl<'a, T: ObsElem> Run<'a, T> {
             if cfg.checkpoint_every > 0 && step >= next_ckpt && !done {
                 next_ckpt += cfg.checkpoint_every;
                 self.save("last.safetensors", step, None)?;
+            }
+            if cfg.snapshot_every > 0 && step >= next_snapshot {
+                next_snapshot += cfg.snapshot_every;
+                self.meta.step = step;
+                self.meta.updates = self.dqn.updates();
+                self.meta.eval_return = None;
+                self.meta.created_unix_secs = checkpoint::now_unix_secs();
+                self.dqn
+                    .save(&snapshot_path(&self.dir, step)?, &self.meta)?;
             }
         }
 

@@ -424,6 +424,7 @@ total_steps = 6000
 seed = 3
 log_every = 1000
 checkpoint_every = 1000
+snapshot_every = 2000
 [env]
 id = "Target-v0"
 [eval]
@@ -449,6 +450,31 @@ init_log_std = -0.5
     assert_eq!(recorded.total_steps, 20_000);
     let meta = agents::checkpoint::read_meta(&dir.path().join("last.safetensors")).unwrap();
     assert_eq!(meta.action_bounds.as_ref().unwrap().low, vec![-1.0]);
+    // Weights-only snapshots every 2,000 steps over both sittings, each a loadable policy
+    // recording its step (workers overshoot the exact multiple by a few steps).
+    let mut periods = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("snapshots")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            let meta = agents::checkpoint::read_meta(&path).unwrap();
+            assert_eq!(
+                path,
+                agents::train::snapshot_path(dir.path(), meta.step).unwrap()
+            );
+            agents::load_policy(
+                &path,
+                &Device::Cpu,
+                Some("Target-v0"),
+                agents::Acting::AsTrained,
+                0,
+            )
+            .unwrap();
+            periods.push(meta.step / 2000);
+        }
+    }
+    periods.sort();
+    periods.dedup();
+    assert!(periods.len() >= 8, "snapshot periods {periods:?}");
     // A random policy scores about -20 * E[(a - t)^2] = -20 * 2/3; greedy should be close to 0.
     let mut env = Target::new();
     let mut policy = agents::load_policy(

@@ -272,6 +272,47 @@ fn resume_continues_the_run() {
     assert!(err.contains("last.safetensors"), "{err}");
 }
 
+/// `snapshot_every` keeps the weights of each point of the run, last step included; a
+/// snapshot loads as a policy and holds the same weights as `last` at that step.
+#[test]
+fn snapshots_keep_each_point_of_the_run() {
+    let mut cfg = TrainConfig::from_toml(CATCH, Path::new("catch.toml")).unwrap();
+    cfg.total_steps = 3000;
+    cfg.snapshot_every = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    train(&cfg, dir.path(), &mut ()).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let expected: Vec<String> = [1000u64, 2000, 3000]
+        .iter()
+        .flat_map(|s| {
+            [
+                format!("step_{s:010}.json"),
+                format!("step_{s:010}.safetensors"),
+            ]
+        })
+        .collect();
+    assert_eq!(names, expected);
+    let snapshot = agents::train::snapshot_path(dir.path(), 3000).unwrap();
+    let meta = agents::checkpoint::read_meta(&snapshot).unwrap();
+    assert_eq!((meta.step, meta.eval_return), (3000, None));
+
+    // Same weights as `last` at the final step: the same play and Q-values on the same games.
+    let load = |p: &Path| DqnPolicy::load(p, &Device::Cpu, Some("Catch-v0"), 0.0, 0).unwrap();
+    let (mut from_snapshot, mut from_last) =
+        (load(&snapshot), load(&dir.path().join("last.safetensors")));
+    let mut env = sim::make("Catch-v0", &Default::default()).unwrap();
+    let a = evaluate(&mut from_snapshot, env.as_mut(), 5, 77).unwrap();
+    let b = evaluate(&mut from_last, env.as_mut(), 5, 77).unwrap();
+    assert_eq!(a.returns, b.returns);
+    // The Q-values of the last observation each policy acted on.
+    assert_eq!(from_snapshot.q_values(), from_last.q_values());
+    assert!(!from_snapshot.q_values().is_empty());
+}
+
 /// Every DQN option at once (dueling, Double DQN, 3-step returns, prioritized replay,
 /// Polyak target, RMSProp, gradient clipping) still learns Catch.
 #[test]

@@ -1391,24 +1391,24 @@ pub(crate) fn train_run(
                         ));
                     }
                 }
-                if cfg.checkpoint_every > 0 && step >= next_ckpt {
-                    while next_ckpt <= step {
-                        next_ckpt += cfg.checkpoint_every;
-                    }
-                    shared.copy_to(&vars)?;
-                    if !ctx.stopped() {
-                        save(&mut meta, &dir.join("last.safetensors"), step, None, true)?;
-                    }
+                let last_due = cfg.checkpoint_every > 0 && step >= next_ckpt;
+                let snapshot_due = cfg.snapshot_every > 0 && step >= next_snapshot;
+                while last_due && next_ckpt <= step {
+                    next_ckpt += cfg.checkpoint_every;
                 }
-                if cfg.snapshot_every > 0 && step >= next_snapshot {
-                    while next_snapshot <= step {
-                        next_snapshot += cfg.snapshot_every;
-                    }
+                while snapshot_due && next_snapshot <= step {
+                    next_snapshot += cfg.snapshot_every;
+                }
+                if last_due || snapshot_due {
+                    // One copy of the shared parameters serves both files.
                     shared.copy_to(&vars)?;
-                    if !ctx.stopped() {
-                        let path = crate::train::snapshot_path(dir, step)?;
-                        save(&mut meta, &path, step, None, false)?;
-                    }
+                }
+                if last_due && !ctx.stopped() {
+                    save(&mut meta, &dir.join("last.safetensors"), step, None, true)?;
+                }
+                if snapshot_due && !ctx.stopped() {
+                    let path = crate::train::snapshot_path(dir, step)?;
+                    save(&mut meta, &path, step, None, false)?;
                 }
             }
             Ok(())

@@ -630,16 +630,22 @@ impl<'a, T: ObsElem> Run<'a, T> {
         })
     }
 
-    fn save(&mut self, name: &str, step: u64, eval_return: Option<f64>) -> Result<()> {
+    /// `with_state` adds what a resume needs (target net, optimizer moments): `last` only.
+    fn save(
+        &mut self,
+        path: &Path,
+        step: u64,
+        eval_return: Option<f64>,
+        with_state: bool,
+    ) -> Result<()> {
         self.meta.step = step;
         self.meta.updates = self.dqn.updates();
         self.meta.eval_return = eval_return;
         self.meta.created_unix_secs = checkpoint::now_unix_secs();
-        if eval_return.is_some() {
-            self.dqn.save(&self.dir.join(name), &self.meta)
+        if with_state {
+            self.dqn.save_full(path, &self.meta)
         } else {
-            // `last` carries the training state so the run can be resumed.
-            self.dqn.save_full(&self.dir.join(name), &self.meta)
+            self.dqn.save(path, &self.meta)
         }
     }
 
@@ -816,7 +822,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 progress.evaluated(step, &report);
                 if best.is_none_or(|b| report.mean() > b) {
                     best = Some(report.mean());
-                    self.save("best.safetensors", step, best)?;
+                    self.save(&self.dir.join("best.safetensors"), step, best, false)?;
                     progress.message(&format!(
                         "step {step}: new best mean return {:.3}",
                         report.mean()
@@ -825,16 +831,11 @@ impl<'a, T: ObsElem> Run<'a, T> {
             }
             if cfg.checkpoint_every > 0 && step >= next_ckpt && !done {
                 next_ckpt += cfg.checkpoint_every;
-                self.save("last.safetensors", step, None)?;
+                self.save(&self.dir.join("last.safetensors"), step, None, true)?;
             }
             if cfg.snapshot_every > 0 && step >= next_snapshot {
                 next_snapshot += cfg.snapshot_every;
-                self.meta.step = step;
-                self.meta.updates = self.dqn.updates();
-                self.meta.eval_return = None;
-                self.meta.created_unix_secs = checkpoint::now_unix_secs();
-                self.dqn
-                    .save(&snapshot_path(&self.dir, step)?, &self.meta)?;
+                self.save(&snapshot_path(&self.dir, step)?, step, None, false)?;
             }
         }
 
@@ -843,9 +844,9 @@ impl<'a, T: ObsElem> Run<'a, T> {
         progress.evaluated(step, &final_eval);
         if best.is_none_or(|b| final_eval.mean() > b) {
             best = Some(final_eval.mean());
-            self.save("best.safetensors", step, best)?;
+            self.save(&self.dir.join("best.safetensors"), step, best, false)?;
         }
-        self.save("last.safetensors", step, None)?;
+        self.save(&self.dir.join("last.safetensors"), step, None, true)?;
         Ok(TrainSummary {
             steps: step,
             updates: self.dqn.updates(),

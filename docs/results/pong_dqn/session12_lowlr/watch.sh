@@ -3,7 +3,7 @@
 # -> RUN/greedy.txt lines "STEP SEED JSON"
 cd /work/runs/s12
 while true; do
-  for run in run_P run_L run_M; do
+  for run in run_L; do
     for f in $run/snapshots/step_*.safetensors; do
       [ -e "$f" ] || continue
       step=$(basename $f .safetensors | sed 's/step_0*//')

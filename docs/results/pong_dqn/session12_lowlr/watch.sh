@@ -1,5 +1,6 @@
 #!/bin/bash
-# watch.sh: greedy 10-game eval (seeds 9999, 31337, 4242) of each new snapshot of run_P and run_L
+# watch.sh: greedy 10-game eval (seeds 9999, 31337, 4242) of each new snapshot of the runs listed below
+# (run_P, run_L and run_M during the session; run_L alone for its last sitting)
 # -> RUN/greedy.txt lines "STEP SEED JSON"
 cd /work/runs/s12
 while true; do

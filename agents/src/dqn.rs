@@ -42,8 +42,16 @@ pub struct DqnConfig {
     pub gamma: f64,
     /// Rewards summed per target (1 = one-step TD, as in Nature).
     pub n_step: usize,
-    /// Optimizer step size (Nature: 0.00025).
+    /// Optimizer step size (Nature: 0.00025); the start of the schedule when
+    /// `learning_rate_end` is set.
     pub learning_rate: f64,
+    /// Step size reached after `learning_rate_decay_steps`, falling linearly from
+    /// `learning_rate` and held after (omit it for a constant rate, as in Nature). On Pong the
+    /// late points came only after the rate was lowered by hand from 1e-4 to 2.5e-5
+    /// (docs/RESULTS.md, sessions 7 and 12); a schedule does that within one run.
+    pub learning_rate_end: Option<f64>,
+    /// Agent steps over which the rate falls from `learning_rate` to `learning_rate_end`.
+    pub learning_rate_decay_steps: u64,
     /// Update rule and its constants (Nature: centered RMSProp, alpha 0.95, eps 0.01).
     pub optimizer: OptimizerConfig,
     /// Clip the global gradient norm to this value (Nature: no clipping; the Huber loss
@@ -102,6 +110,8 @@ impl Default for DqnConfig {
             gamma: 0.99,
             n_step: 1,
             learning_rate: 0.00025,
+            learning_rate_end: None,
+            learning_rate_decay_steps: 0,
             optimizer: OptimizerConfig::NATURE_RMSPROP,
             max_grad_norm: None,
             loss: LossKind::Huber,
@@ -141,6 +151,17 @@ impl DqnConfig {
                 "learning_rate",
                 format!("{} must be positive", self.learning_rate),
             );
+        }
+        if let Some(end) = self.learning_rate_end {
+            if !positive(end) {
+                return bad("learning_rate_end", format!("{end} must be positive"));
+            }
+            if self.learning_rate_decay_steps == 0 {
+                return bad(
+                    "learning_rate_decay_steps",
+                    "must be at least 1 when learning_rate_end is set".into(),
+                );
+            }
         }
         if self.max_grad_norm.is_some_and(|m| !positive(m)) {
             return bad(
@@ -270,6 +291,19 @@ pub fn priority_beta(cfg: &DqnConfig, step: u64) -> f64 {
     }
     let frac = step as f64 / cfg.priority_beta_steps as f64;
     cfg.priority_beta_start + frac * (1.0 - cfg.priority_beta_start)
+}
+
+/// Learning rate at agent step `step`: `learning_rate`, or with `learning_rate_end` set, linear
+/// from `learning_rate` to it over `learning_rate_decay_steps`, then constant.
+pub fn learning_rate(cfg: &DqnConfig, step: u64) -> f64 {
+    match cfg.learning_rate_end {
+        Some(end) if step < cfg.learning_rate_decay_steps => {
+            let frac = step as f64 / cfg.learning_rate_decay_steps as f64;
+            cfg.learning_rate + frac * (end - cfg.learning_rate)
+        }
+        Some(end) => end,
+        None => cfg.learning_rate,
+    }
 }
 
 /// Epsilon at agent step `step`: linear from `epsilon_start` to `epsilon_end` over
@@ -450,6 +484,16 @@ impl Dqn {
     /// Number of discrete actions.
     pub fn n_actions(&self) -> usize {
         self.n_actions
+    }
+
+    /// The optimizer's current step size.
+    pub fn learning_rate(&self) -> f64 {
+        self.opt.learning_rate()
+    }
+
+    /// Change the step size (the trainer follows `DqnConfig::learning_rate_end`'s schedule).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.opt.set_learning_rate(lr);
     }
 
     /// Gradient updates done.
@@ -798,6 +842,44 @@ mod tests {
             mlp_hidden: vec![5],
             ..DqnConfig::default()
         }
+    }
+
+    #[test]
+    fn learning_rate_schedule_is_linear_then_holds_and_optional() {
+        let constant = DqnConfig {
+            learning_rate: 1e-4,
+            ..DqnConfig::default()
+        };
+        assert_eq!(learning_rate(&constant, 0), 1e-4);
+        assert_eq!(learning_rate(&constant, 5_000_000), 1e-4);
+        let cfg = DqnConfig {
+            learning_rate: 1e-4,
+            learning_rate_end: Some(2e-5),
+            learning_rate_decay_steps: 1000,
+            ..DqnConfig::default()
+        };
+        cfg.validate().unwrap();
+        assert_eq!(learning_rate(&cfg, 0), 1e-4);
+        assert!((learning_rate(&cfg, 500) - 6e-5).abs() < 1e-15);
+        assert_eq!(learning_rate(&cfg, 1000), 2e-5);
+        assert_eq!(learning_rate(&cfg, 10_000), 2e-5);
+    }
+
+    #[test]
+    fn learning_rate_schedule_needs_a_positive_end_and_a_span() {
+        let no_span = DqnConfig {
+            learning_rate_end: Some(1e-5),
+            ..DqnConfig::default()
+        };
+        let err = no_span.validate().unwrap_err().to_string();
+        assert!(err.contains("dqn.learning_rate_decay_steps"), "{err}");
+        let negative = DqnConfig {
+            learning_rate_end: Some(-1e-5),
+            learning_rate_decay_steps: 10,
+            ..DqnConfig::default()
+        };
+        let err = negative.validate().unwrap_err().to_string();
+        assert!(err.contains("dqn.learning_rate_end"), "{err}");
     }
 
     #[test]

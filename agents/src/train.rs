@@ -18,7 +18,7 @@
 //! checkpoint is written after it, so `last.safetensors` keeps the last good weights.
 
 use crate::checkpoint::{self, CheckpointMeta};
-use crate::dqn::{Dqn, DqnConfig, epsilon, priority_beta};
+use crate::dqn::{Dqn, DqnConfig, epsilon, learning_rate, priority_beta};
 use crate::error::{AgentError, Result};
 use crate::eval::{EVAL_CSV_HEADER, EvalReport, evaluate, log_eval};
 use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig};
@@ -745,6 +745,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
                 let owed = base_updates + (step - learn_from) / cfg.dqn.train_every + 1;
                 while updates_done < owed {
                     let beta = priority_beta(&cfg.dqn, step);
+                    self.dqn.set_learning_rate(learning_rate(&cfg.dqn, step));
                     self.replay
                         .sample_prioritized(&mut self.rng, &mut self.batch, beta)?;
                     let s = self.dqn.train_step(&self.batch)?;

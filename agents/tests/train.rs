@@ -350,3 +350,42 @@ fn all_options_together_still_learn_catch() {
     );
     assert!(trained > 0.8, "trained mean return {trained}");
 }
+
+/// The trainer follows `learning_rate_end`: with the rate decayed to almost nothing by the
+/// first update, the weights stay put between two snapshots, where a constant rate moves them.
+#[test]
+fn learning_rate_schedule_reaches_the_learner() {
+    let weight_change = |schedule: bool| {
+        let mut cfg = TrainConfig::from_toml(CATCH, Path::new("catch.toml")).unwrap();
+        cfg.total_steps = 2000;
+        cfg.snapshot_every = 1000;
+        if schedule {
+            cfg.dqn.learning_rate_end = Some(1e-12);
+            cfg.dqn.learning_rate_decay_steps = 1;
+        }
+        cfg.validate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        train(&cfg, dir.path(), &mut ()).unwrap();
+        let load = |step| {
+            let path = agents::train::snapshot_path(dir.path(), step).unwrap();
+            candle_core::safetensors::load(path, &Device::Cpu).unwrap()
+        };
+        let (a, b) = (load(1000), load(2000));
+        let mut max = 0f32;
+        for (name, ta) in &a {
+            let diff = (ta - &b[name]).unwrap().abs().unwrap();
+            let m = diff.flatten_all().unwrap().max(0).unwrap();
+            max = max.max(m.to_scalar::<f32>().unwrap());
+        }
+        max
+    };
+    let (constant, decayed) = (weight_change(false), weight_change(true));
+    assert!(
+        constant > 1e-3,
+        "constant rate moved the weights by {constant}"
+    );
+    assert!(
+        decayed < 1e-6,
+        "decayed rate moved the weights by {decayed}"
+    );
+}

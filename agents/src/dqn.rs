@@ -486,11 +486,6 @@ impl Dqn {
         self.n_actions
     }
 
-    /// The optimizer's current step size.
-    pub fn learning_rate(&self) -> f64 {
-        self.opt.learning_rate()
-    }
-
     /// Change the step size (the trainer follows `DqnConfig::learning_rate_end`'s schedule).
     pub fn set_learning_rate(&mut self, lr: f64) {
         self.opt.set_learning_rate(lr);

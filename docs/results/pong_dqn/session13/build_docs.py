@@ -14,4 +14,4 @@ for name, run, cfg in (('L', 'run_L', None), ('N', 'run_N', 'cfg_N.toml')):
     if cfg:
         shutil.copy(f'{R}/{cfg}', f'{d}/{cfg}')
     subprocess.run(['python3', SUMM, f'{d}/greedy.txt', f'{d}/greedy_mean.csv'], check=True)
-shutil.copy(f'{R}/watch.sh', f'{OUT}/watch.sh')
+# watch.sh here calls ../watch_greedy.sh, as the session ran it

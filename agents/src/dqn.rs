@@ -283,25 +283,27 @@ impl Module for QNet {
 // 3. Exploration
 // ---------------------------------------------------------------------------------------
 
+/// Linear from `start` at step 0 to `end` at step `span`, then `end` (also when `span` is 0).
+/// Every DQN schedule (epsilon, priority beta, learning rate) has this shape.
+fn linear_schedule(start: f64, end: f64, step: u64, span: u64) -> f64 {
+    if span == 0 || step >= span {
+        return end;
+    }
+    let frac = step as f64 / span as f64;
+    start + frac * (end - start)
+}
+
 /// Prioritized replay's importance exponent at agent step `step`: linear from
 /// `priority_beta_start` to 1 over `priority_beta_steps`.
 pub fn priority_beta(cfg: &DqnConfig, step: u64) -> f64 {
-    if cfg.priority_beta_steps == 0 || step >= cfg.priority_beta_steps {
-        return 1.0;
-    }
-    let frac = step as f64 / cfg.priority_beta_steps as f64;
-    cfg.priority_beta_start + frac * (1.0 - cfg.priority_beta_start)
+    linear_schedule(cfg.priority_beta_start, 1.0, step, cfg.priority_beta_steps)
 }
 
 /// Learning rate at agent step `step`: `learning_rate`, or with `learning_rate_end` set, linear
 /// from `learning_rate` to it over `learning_rate_decay_steps`, then constant.
 pub fn learning_rate(cfg: &DqnConfig, step: u64) -> f64 {
     match cfg.learning_rate_end {
-        Some(end) if step < cfg.learning_rate_decay_steps => {
-            let frac = step as f64 / cfg.learning_rate_decay_steps as f64;
-            cfg.learning_rate + frac * (end - cfg.learning_rate)
-        }
-        Some(end) => end,
+        Some(end) => linear_schedule(cfg.learning_rate, end, step, cfg.learning_rate_decay_steps),
         None => cfg.learning_rate,
     }
 }
@@ -309,11 +311,12 @@ pub fn learning_rate(cfg: &DqnConfig, step: u64) -> f64 {
 /// Epsilon at agent step `step`: linear from `epsilon_start` to `epsilon_end` over
 /// `epsilon_decay_steps`, then constant.
 pub fn epsilon(cfg: &DqnConfig, step: u64) -> f64 {
-    if cfg.epsilon_decay_steps == 0 || step >= cfg.epsilon_decay_steps {
-        return cfg.epsilon_end;
-    }
-    let frac = step as f64 / cfg.epsilon_decay_steps as f64;
-    cfg.epsilon_start + frac * (cfg.epsilon_end - cfg.epsilon_start)
+    linear_schedule(
+        cfg.epsilon_start,
+        cfg.epsilon_end,
+        step,
+        cfg.epsilon_decay_steps,
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -743,9 +743,9 @@ impl<'a, T: ObsElem> Run<'a, T> {
 
             if step >= learn_from {
                 let owed = base_updates + (step - learn_from) / cfg.dqn.train_every + 1;
+                let beta = priority_beta(&cfg.dqn, step);
+                self.dqn.set_learning_rate(learning_rate(&cfg.dqn, step));
                 while updates_done < owed {
-                    let beta = priority_beta(&cfg.dqn, step);
-                    self.dqn.set_learning_rate(learning_rate(&cfg.dqn, step));
                     self.replay
                         .sample_prioritized(&mut self.rng, &mut self.batch, beta)?;
                     let s = self.dqn.train_step(&self.batch)?;

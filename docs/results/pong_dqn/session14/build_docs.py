@@ -2,7 +2,7 @@
 # Each run was resumed from its session-13 checkpoint, so its CSVs hold every row from step 0 and
 # this sitting's rows after it. Rows (and greedy lines) past the step of the final checkpoint
 # (last.json) are dropped: a resume from that checkpoint repeats those steps.
-import csv, io, json, os, shutil, subprocess
+import csv, glob, io, json, os, shutil, subprocess
 R, OUT = '/work/runs/s14', os.path.dirname(os.path.abspath(__file__))
 SUMM = os.path.join(OUT, '..', 'session12_lowlr', 'summ.py')
 for name, run, cfg in (('L', 'run_L', 'cfg_L.toml'), ('N', 'run_N', 'cfg_N.toml')):
@@ -21,6 +21,8 @@ for name, run, cfg in (('L', 'run_L', 'cfg_L.toml'), ('N', 'run_N', 'cfg_N.toml'
         shutil.copy(f'{R}/{run}/{f}', f'{d}/checkpoint/{f}')
     shutil.copy(f'{R}/{run}/config.toml', f'{d}/config.toml')
     shutil.copy(f'{R}/{cfg}', f'{d}/{cfg}')
+    for f in glob.glob(f'{R}/{run}/heldout_*.txt'):  # the held-out evaluations, made by hand
+        shutil.copy(f, d)
     subprocess.run(['python3', SUMM, f'{d}/greedy.txt', f'{d}/greedy_mean.csv'], check=True)
 # Greedy points along each chain: session 13's file, then this sitting's points.
 for before, run, out in (('greedy_mean_chain.csv', 'L', 'greedy_mean_chain.csv'),

@@ -1,29 +1,13 @@
 # build_docs.py: session-14 result dirs under docs/results/pong_dqn/session14/ from /work/runs/s14.
 # Each run was resumed from its session-13 checkpoint, so its CSVs hold every row from step 0 and
-# this sitting's rows after it. Rows (and greedy lines) past the step of the final checkpoint
-# (last.json) are dropped: a resume from that checkpoint repeats those steps.
-import csv, glob, io, json, os, shutil, subprocess
+# this sitting's rows after it; copy_run drops those past each final checkpoint.
+# (Session 15 took L/checkpoint out of the tree: rerunning this puts it back; it is in git at 8ffc2b6.)
+import os, sys
 R, OUT = '/work/runs/s14', os.path.dirname(os.path.abspath(__file__))
-SUMM = os.path.join(OUT, '..', 'session12_lowlr', 'summ.py')
+sys.path.insert(0, os.path.join(OUT, '..'))
+from copy_run import copy_run
 for name, run, cfg in (('L', 'run_L', 'cfg_L.toml'), ('N', 'run_N', 'cfg_N.toml')):
-    d = f'{OUT}/{name}'
-    os.makedirs(f'{d}/checkpoint', exist_ok=True)
-    last = json.load(open(f'{R}/{run}/last.json'))['step']
-    for f in ('eval.csv', 'metrics.csv', 'episodes.csv'):
-        rows = list(csv.reader(open(f'{R}/{run}/{f}', newline='')))
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator='\n').writerows(
-            [rows[0]] + [r for r in rows[1:] if int(r[0]) <= last])
-        open(f'{d}/{f}', 'w').write(buf.getvalue())
-    lines = [l for l in open(f'{R}/{run}/greedy.txt') if int(l.split(' ', 1)[0]) <= last]
-    open(f'{d}/greedy.txt', 'w').writelines(lines)
-    for f in ('last.safetensors', 'last.json'):
-        shutil.copy(f'{R}/{run}/{f}', f'{d}/checkpoint/{f}')
-    shutil.copy(f'{R}/{run}/config.toml', f'{d}/config.toml')
-    shutil.copy(f'{R}/{cfg}', f'{d}/{cfg}')
-    for f in glob.glob(f'{R}/{run}/heldout_*.txt'):  # the held-out evaluations, made by hand
-        shutil.copy(f, d)
-    subprocess.run(['python3', SUMM, f'{d}/greedy.txt', f'{d}/greedy_mean.csv'], check=True)
+    copy_run(f'{R}/{run}', f'{OUT}/{name}', f'{R}/{cfg}')
 # Greedy points along each chain: session 13's file, then this sitting's points.
 for before, run, out in (('greedy_mean_chain.csv', 'L', 'greedy_mean_chain.csv'),
                          ('N/greedy_mean.csv', 'N', 'N_greedy_mean_chain.csv')):

@@ -1,0 +1,28 @@
+# copy_run.py: the shared step of each session's build_docs.py. copy_run(run, dest, cfg) copies a
+# run directory's results into dest: its CSVs and greedy lines up to the step of its final
+# checkpoint (last.json; a resume from that checkpoint repeats the rows after it), the checkpoint,
+# the resolved config.toml, the config it was resumed with (cfg, a path, or None), the held-out
+# evaluation files, and greedy_mean.csv made by session12_lowlr/summ.py.
+import csv, glob, io, json, os, shutil, subprocess
+SUMM = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'session12_lowlr', 'summ.py')
+
+
+def copy_run(run, d, cfg=None):
+    os.makedirs(f'{d}/checkpoint', exist_ok=True)
+    last = json.load(open(f'{run}/last.json'))['step']
+    for f in ('eval.csv', 'metrics.csv', 'episodes.csv'):
+        rows = list(csv.reader(open(f'{run}/{f}', newline='')))
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator='\n').writerows(
+            [rows[0]] + [r for r in rows[1:] if int(r[0]) <= last])
+        open(f'{d}/{f}', 'w').write(buf.getvalue())
+    lines = [l for l in open(f'{run}/greedy.txt') if int(l.split(' ', 1)[0]) <= last]
+    open(f'{d}/greedy.txt', 'w').writelines(lines)
+    for f in ('last.safetensors', 'last.json'):
+        shutil.copy(f'{run}/{f}', f'{d}/checkpoint/{f}')
+    shutil.copy(f'{run}/config.toml', f'{d}/config.toml')
+    if cfg:
+        shutil.copy(cfg, d)
+    for f in glob.glob(f'{run}/heldout_*.txt'):  # the held-out evaluations, made by hand
+        shutil.copy(f, d)
+    subprocess.run(['python3', SUMM, f'{d}/greedy.txt', f'{d}/greedy_mean.csv'], check=True)

@@ -1,8 +1,9 @@
-# copy_run.py: the shared step of each session's build_docs.py. copy_run(run, dest, cfg) copies a
+# copy_run.py: the shared steps of each session's build_docs.py. copy_run(run, dest, cfg) copies a
 # run directory's results into dest: its CSVs and greedy lines up to the step of its final
 # checkpoint (last.json; a resume from that checkpoint repeats the rows after it), the checkpoint,
 # the resolved config.toml, the config it was resumed with (cfg, a path, or None), the held-out
 # evaluation files, and greedy_mean.csv made by session12_lowlr/summ.py.
+# chain_csv joins a greedy_mean.csv onto the chain before it.
 import csv, glob, io, json, os, shutil, subprocess
 SUMM = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'session12_lowlr', 'summ.py')
 
@@ -26,3 +27,11 @@ def copy_run(run, d, cfg=None):
     for f in glob.glob(f'{run}/heldout_*.txt'):  # the held-out evaluations, made by hand
         shutil.copy(f, d)
     subprocess.run(['python3', SUMM, f'{d}/greedy.txt', f'{d}/greedy_mean.csv'], check=True)
+
+
+def chain_csv(before, after, out):
+    """Write out: the "step,mean_return" rows of before (an earlier stretch of the chain), then
+    after's rows without its header."""
+    old = open(before).read()
+    new = open(after).read().split('\n', 1)[1]
+    open(out, 'w').write(old + new)

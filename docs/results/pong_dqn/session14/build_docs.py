@@ -5,13 +5,11 @@
 import os, sys
 R, OUT = '/work/runs/s14', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))
-from copy_run import copy_run
+from copy_run import chain_csv, copy_run
 for name, run, cfg in (('L', 'run_L', 'cfg_L.toml'), ('N', 'run_N', 'cfg_N.toml')):
     copy_run(f'{R}/{run}', f'{OUT}/{name}', f'{R}/{cfg}')
 # Greedy points along each chain: session 13's file, then this sitting's points.
 for before, run, out in (('greedy_mean_chain.csv', 'L', 'greedy_mean_chain.csv'),
                          ('N/greedy_mean.csv', 'N', 'N_greedy_mean_chain.csv')):
-    old = open(f'{OUT}/../session13/{before}').read()
-    new = open(f'{OUT}/{run}/greedy_mean.csv').read().split('\n', 1)[1]
-    open(f'{OUT}/{out}', 'w').write(old + new)
+    chain_csv(f'{OUT}/../session13/{before}', f'{OUT}/{run}/greedy_mean.csv', f'{OUT}/{out}')
 # watch.sh here calls ../watch_greedy.sh, as the session ran it

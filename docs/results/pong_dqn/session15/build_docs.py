@@ -5,11 +5,9 @@
 import os, sys
 R, OUT = '/work/runs/s15', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))
-from copy_run import copy_run
+from copy_run import chain_csv, copy_run
 copy_run(f'{R}/run_L', f'{OUT}/L')
 copy_run(f'{R}/run_M', f'{OUT}/M', f'{R}/run_M/cfg_M.toml')
 # Greedy points along each chain: session 14's small-CNN chain, then this sitting's points.
-old = open(f'{OUT}/../session14/greedy_mean_chain.csv').read()
 for run, out in (('L', 'greedy_mean_chain.csv'), ('M', 'M_greedy_mean_chain.csv')):
-    new = open(f'{OUT}/{run}/greedy_mean.csv').read().split('\n', 1)[1]
-    open(f'{OUT}/{out}', 'w').write(old + new)
+    chain_csv(f'{OUT}/../session14/greedy_mean_chain.csv', f'{OUT}/{run}/greedy_mean.csv', f'{OUT}/{out}')

@@ -2,6 +2,8 @@
 # Both runs were resumed from session 14's committed L checkpoint (step 6,350,000): L as it was
 # (learning_rate 1e-5), M with cfg_M.toml (learning_rate 5e-6). Their CSVs hold every row from
 # step 0 and this sitting's rows after it; copy_run drops those past each final checkpoint.
+# (Session 16 took L/checkpoint and M/checkpoint out of the tree: rerunning this puts them back;
+# they are in git at d065246.)
 import os, sys
 R, OUT = '/work/runs/s15', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))

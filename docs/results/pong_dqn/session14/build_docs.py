@@ -1,7 +1,8 @@
 # build_docs.py: session-14 result dirs under docs/results/pong_dqn/session14/ from /work/runs/s14.
 # Each run was resumed from its session-13 checkpoint, so its CSVs hold every row from step 0 and
 # this sitting's rows after it; copy_run drops those past each final checkpoint.
-# (Session 15 took L/checkpoint out of the tree: rerunning this puts it back; it is in git at 8ffc2b6.)
+# (Session 15 took L/checkpoint out of the tree, and session 17 N/checkpoint: rerunning this puts them
+# back; they are in git at 8ffc2b6 and 7cf2488.)
 import os, sys
 R, OUT = '/work/runs/s14', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))

@@ -8,7 +8,7 @@ R, OUT = '/work/runs/s17', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))
 from copy_run import chain_csv, copy_run
 copy_run(f'{R}/run_N', f'{OUT}/N')
-copy_run(f'{R}/run_N2', f'{OUT}/N2', f'{R}/cfg_N2.toml')
+copy_run(f'{R}/run_N2', f'{OUT}/N2')  # cfg_N2.toml equals its resolved config.toml
 # Greedy points along each chain: sessions 13-14's N points, then this sitting's.
 for run in ('N', 'N2'):
     chain_csv(f'{OUT}/../session14/N_greedy_mean_chain.csv', f'{OUT}/{run}/greedy_mean.csv',

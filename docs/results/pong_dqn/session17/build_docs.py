@@ -3,6 +3,8 @@
 # 84x84): N as it was (learning rate falling linearly from 1e-4 at step 0 to 2.5e-5 at 1.5M),
 # N2 with cfg_N2.toml (the same fall, to 1e-5). Their CSVs hold every row from step 0 and this
 # sitting's rows after it; copy_run drops those past each final checkpoint.
+# (Session 18 took N/checkpoint and N2/checkpoint out of the tree: rerunning this puts them
+# back; they are in git at c896a02.)
 import os, sys
 R, OUT = '/work/runs/s17', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))

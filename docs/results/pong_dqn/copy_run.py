@@ -3,7 +3,7 @@
 # checkpoint (last.json; a resume from that checkpoint repeats the rows after it), the checkpoint,
 # the resolved config.toml, the config it was resumed with (cfg, a path, or None), the held-out
 # evaluation files, and greedy_mean.csv made by session12_lowlr/summ.py.
-# chain_csv joins a greedy_mean.csv onto the chain before it.
+# chain_csv joins a greedy_mean.csv onto the chain before it; chain_up_to cuts a chain at a step.
 import csv, glob, io, json, os, shutil, subprocess
 SUMM = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'session12_lowlr', 'summ.py')
 
@@ -35,3 +35,11 @@ def chain_csv(before, after, out):
     old = open(before).read()
     new = open(after).read().split('\n', 1)[1]
     open(out, 'w').write(old + new)
+
+
+def chain_up_to(chain, out, last_step):
+    """Write out: the rows of a "step,..." chain file up to last_step (`pixelgym plot` has no
+    step-range option), so a plot can set another chain beside the stretch it covers."""
+    rows = open(chain).read().splitlines()
+    open(out, 'w').write(
+        '\n'.join([rows[0]] + [r for r in rows[1:] if int(r.split(',')[0]) <= last_step]) + '\n')

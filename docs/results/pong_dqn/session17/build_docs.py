@@ -8,7 +8,7 @@
 import os, sys
 R, OUT = '/work/runs/s17', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))
-from copy_run import chain_csv, copy_run
+from copy_run import chain_csv, chain_up_to, copy_run
 copy_run(f'{R}/run_N', f'{OUT}/N')
 copy_run(f'{R}/run_N2', f'{OUT}/N2')  # cfg_N2.toml equals its resolved config.toml
 # Greedy points along each chain: sessions 13-14's N points, then this sitting's.
@@ -16,6 +16,4 @@ for run in ('N', 'N2'):
     chain_csv(f'{OUT}/../session14/N_greedy_mean_chain.csv', f'{OUT}/{run}/greedy_mean.csv',
               f'{OUT}/{run}_greedy_mean_chain.csv')
 # The small-CNN chain (session 16's file) over the same steps, for the plot.
-rows = open(f'{OUT}/../session16/M_greedy_mean_chain.csv').read().splitlines()
-open(f'{OUT}/small_chain_to_1.5M.csv', 'w').write(
-    '\n'.join([rows[0]] + [r for r in rows[1:] if int(r.split(',')[0]) <= 1500000]) + '\n')
+chain_up_to(f'{OUT}/../session16/M_greedy_mean_chain.csv', f'{OUT}/small_chain_to_1.5M.csv', 1500000)

@@ -3,18 +3,16 @@
 # 84x84), each with its own config.toml unchanged: N's learning rate falls linearly from 1e-4 at
 # step 0 to 2.5e-5 at 1.5M and holds there, N2's to 1e-5. Their CSVs hold every row from step 0
 # and this sitting's rows after it; copy_run drops those past each final checkpoint.
-# The held-out files were made with ../heldout_greedy.sh after copying each run's last.* to
-# snapshots/step_0001825000.* (1,825,000 is not a multiple of the 50k snapshot interval).
+# The held-out files were made with ../heldout_greedy.sh from a copy of each run's last.* in
+# snapshots/step_0001825000.* (no 50k snapshot step); the script now reads last.* itself.
 import os, sys
 R, OUT = '/work/runs/s18', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))
-from copy_run import chain_csv, copy_run
+from copy_run import chain_csv, chain_up_to, copy_run
 for run in ('N', 'N2'):
     copy_run(f'{R}/run_{run}', f'{OUT}/{run}')
     # Greedy points along each chain: sessions 13-17's, then this sitting's.
     chain_csv(f'{OUT}/../session17/{run}_greedy_mean_chain.csv', f'{OUT}/{run}/greedy_mean.csv',
               f'{OUT}/{run}_greedy_mean_chain.csv')
 # The small-CNN chain (session 16's file) over the same steps, for the plot.
-rows = open(f'{OUT}/../session16/M_greedy_mean_chain.csv').read().splitlines()
-open(f'{OUT}/small_chain_to_2M.csv', 'w').write(
-    '\n'.join([rows[0]] + [r for r in rows[1:] if int(r.split(',')[0]) <= 2000000]) + '\n')
+chain_up_to(f'{OUT}/../session16/M_greedy_mean_chain.csv', f'{OUT}/small_chain_to_2M.csv', 2000000)

@@ -5,6 +5,8 @@
 # and this sitting's rows after it; copy_run drops those past each final checkpoint.
 # The held-out files were made with ../heldout_greedy.sh from a copy of each run's last.* in
 # snapshots/step_0001825000.* (no 50k snapshot step); the script now reads last.* itself.
+# (Session 19 took N/checkpoint and N2/checkpoint out of the tree: rerunning this puts them
+# back; they are in git at 59ce965.)
 import os, sys
 R, OUT = '/work/runs/s18', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))

@@ -3,7 +3,8 @@
 # checkpoint (last.json; a resume from that checkpoint repeats the rows after it), the checkpoint,
 # the resolved config.toml, the config it was resumed with (cfg, a path, or None), the held-out
 # evaluation files, and greedy_mean.csv made by session12_lowlr/summ.py.
-# chain_csv joins a greedy_mean.csv onto the chain before it; chain_up_to cuts a chain at a step.
+# chain_csv joins a greedy_mean.csv onto the chain before it; chain_up_to cuts a chain at a step;
+# continue_chains does all three for a session that continued the runs of the one before.
 import csv, glob, io, json, os, shutil, subprocess
 SUMM = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'session12_lowlr', 'summ.py')
 
@@ -43,3 +44,15 @@ def chain_up_to(chain, out, last_step):
     rows = open(chain).read().splitlines()
     open(out, 'w').write(
         '\n'.join([rows[0]] + [r for r in rows[1:] if int(r.split(',')[0]) <= last_step]) + '\n')
+
+
+def continue_chains(runs_dir, out, prev, runs, small_chain_to):
+    """One session of runs continued from session prev's checkpoints: copy each runs_dir/run_R
+    into out/R, extend prev's R_greedy_mean_chain.csv with this sitting's points, and cut the
+    small-CNN chain (session 16's file) at small_chain_to steps for the plot."""
+    for run in runs:
+        copy_run(f'{runs_dir}/run_{run}', f'{out}/{run}')
+        chain_csv(f'{out}/../{prev}/{run}_greedy_mean_chain.csv', f'{out}/{run}/greedy_mean.csv',
+                  f'{out}/{run}_greedy_mean_chain.csv')
+    chain_up_to(f'{out}/../session16/M_greedy_mean_chain.csv',
+                f'{out}/small_chain_to_{small_chain_to / 1e6:g}M.csv', small_chain_to)

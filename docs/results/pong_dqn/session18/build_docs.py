@@ -10,11 +10,7 @@
 import os, sys
 R, OUT = '/work/runs/s18', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))
-from copy_run import chain_csv, chain_up_to, copy_run
-for run in ('N', 'N2'):
-    copy_run(f'{R}/run_{run}', f'{OUT}/{run}')
-    # Greedy points along each chain: sessions 13-17's, then this sitting's.
-    chain_csv(f'{OUT}/../session17/{run}_greedy_mean_chain.csv', f'{OUT}/{run}/greedy_mean.csv',
-              f'{OUT}/{run}_greedy_mean_chain.csv')
-# The small-CNN chain (session 16's file) over the same steps, for the plot.
-chain_up_to(f'{OUT}/../session16/M_greedy_mean_chain.csv', f'{OUT}/small_chain_to_2M.csv', 2000000)
+from copy_run import continue_chains
+# N's and N2's greedy points along each chain (sessions 13-17's, then this sitting's), and the
+# small-CNN chain over the same steps.
+continue_chains(R, OUT, 'session17', ('N', 'N2'), 2000000)

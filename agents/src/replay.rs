@@ -17,7 +17,11 @@
 use crate::sum_tree::SumTree;
 use rand::Rng;
 use sim::Obs;
+use std::io::{self, Read, Write};
 use thiserror::Error;
+
+mod file;
+pub use file::ReplayFileHeader;
 
 /// What can go wrong storing or sampling experience.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -47,6 +51,9 @@ pub enum ReplayError {
     /// Too few complete transitions stored to draw a batch.
     #[error("replay: no complete transitions to sample yet ({stored} slots stored)")]
     Empty { stored: usize },
+    /// A saved replay file is unreadable, truncated or not a replay file.
+    #[error("replay file: {0}")]
+    File(String),
 }
 
 /// Shape and size of a replay buffer.
@@ -72,8 +79,12 @@ pub trait ObsElem: Copy + Default + PartialEq + Send + 'static {
     fn from_obs(obs: Obs<'_>) -> Option<&[Self]>;
     /// Borrow a slice of this type as an [`Obs`].
     fn to_obs(data: &[Self]) -> Obs<'_>;
-    /// Name for messages.
+    /// Name for messages (and the element tag of replay files).
     const NAME: &'static str;
+    /// Write `data` as little-endian bytes (replay files).
+    fn write_le(data: &[Self], w: &mut impl Write) -> io::Result<()>;
+    /// Fill `out` from little-endian bytes.
+    fn read_le(r: &mut impl Read, out: &mut [Self]) -> io::Result<()>;
 }
 
 impl ObsElem for u8 {
@@ -84,6 +95,12 @@ impl ObsElem for u8 {
         Obs::U8(data)
     }
     const NAME: &'static str = "u8";
+    fn write_le(data: &[u8], w: &mut impl Write) -> io::Result<()> {
+        w.write_all(data)
+    }
+    fn read_le(r: &mut impl Read, out: &mut [u8]) -> io::Result<()> {
+        r.read_exact(out)
+    }
 }
 
 impl ObsElem for f32 {
@@ -94,6 +111,24 @@ impl ObsElem for f32 {
         Obs::F32(data)
     }
     const NAME: &'static str = "f32";
+    fn write_le(data: &[f32], w: &mut impl Write) -> io::Result<()> {
+        for chunk in data.chunks(8192) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
+            w.write_all(&bytes)?;
+        }
+        Ok(())
+    }
+    fn read_le(r: &mut impl Read, out: &mut [f32]) -> io::Result<()> {
+        let mut bytes = vec![0u8; 4 * 8192];
+        for chunk in out.chunks_mut(8192) {
+            let b = &mut bytes[..4 * chunk.len()];
+            r.read_exact(b)?;
+            for (x, c) in chunk.iter_mut().zip(b.chunks_exact(4)) {
+                *x = f32::from_le_bytes(c.try_into().expect("4 bytes"));
+            }
+        }
+        Ok(())
+    }
 }
 
 const PAD: u8 = 0;

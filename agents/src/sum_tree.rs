@@ -20,6 +20,17 @@ impl SumTree {
         }
     }
 
+    /// A tree over `leaves` (each >= 0), built bottom-up in O(n): the same sums as setting
+    /// them one by one, since every node is recomputed from its children.
+    pub fn from_leaves(leaves: &[f64]) -> Self {
+        let mut t = Self::new(leaves.len());
+        t.nodes[t.size..t.size + leaves.len()].copy_from_slice(leaves);
+        for n in (1..t.size).rev() {
+            t.nodes[n] = t.nodes[2 * n] + t.nodes[2 * n + 1];
+        }
+        t
+    }
+
     /// Number of leaves.
     pub fn len(&self) -> usize {
         self.len
@@ -101,6 +112,18 @@ mod tests {
         t.set(4, 0.0);
         assert_eq!(t.total(), 6.0);
         assert_eq!(t.find(5.999), 3);
+    }
+
+    #[test]
+    fn built_from_leaves_equals_set_one_by_one() {
+        let leaves: Vec<f64> = (0..37).map(|i| ((i * 7919) % 13) as f64 * 0.37).collect();
+        let mut t = SumTree::new(leaves.len());
+        for (i, &v) in leaves.iter().enumerate().rev() {
+            t.set(i, v);
+        }
+        let b = SumTree::from_leaves(&leaves);
+        assert_eq!(b.nodes, t.nodes);
+        assert_eq!(b.len(), 37);
     }
 
     #[test]

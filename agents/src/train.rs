@@ -21,7 +21,7 @@ use crate::checkpoint::{self, CheckpointMeta};
 use crate::dqn::{Dqn, DqnConfig, epsilon, learning_rate, priority_beta};
 use crate::error::{AgentError, Result};
 use crate::eval::{EVAL_CSV_HEADER, EvalReport, evaluate, log_eval};
-use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig};
+use crate::replay::{Batch, ObsElem, ReplayBuffer, ReplayConfig, ReplayError};
 use crate::tensorboard::EventWriter;
 use perception::{DeviceChoice, FrameLayout, ObsSpec};
 use rand::SeedableRng;
@@ -151,6 +151,13 @@ pub struct TrainConfig {
     /// point of the run.
     #[serde(default)]
     pub snapshot_every: u64,
+    /// Save the replay buffer as `last.replay` beside the final `last.safetensors` when the
+    /// run reaches `total_steps` (DQN), so that a resume goes on with the same experience
+    /// instead of re-collecting it from nothing. Large (one observation plane per stored
+    /// transition: about 7 GB for a full 1M buffer of 84x84 frames), so checkpoints written
+    /// during the run leave it out; a resume uses the file only if it matches the checkpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub save_replay: bool,
     /// Evaluation schedule.
     #[serde(default)]
     pub eval: EvalSection,
@@ -224,6 +231,9 @@ impl TrainConfig {
                 }
                 if self.replay_frame_stack.is_some() {
                     return bad("replay_frame_stack: A3C has no replay memory; remove it");
+                }
+                if self.save_replay {
+                    return bad("save_replay: A3C has no replay memory; remove it");
                 }
                 a3c.clone().unwrap_or_default().validate()
             }
@@ -375,9 +385,11 @@ pub fn train(
 /// Continue the run in `run_dir` from its `last.safetensors` (config from its
 /// `config.toml`, or `cfg` when given, e.g. with a larger `total_steps`; `cfg` then
 /// replaces `config.toml`, so the next resume keeps it). Network, target
-/// net, optimizer moments and counters are restored; the replay buffer is re-collected
-/// (updates resume after `learning_starts` new steps) and the envs start fresh episodes, so
-/// a resumed run is not step-for-step identical to an uninterrupted one. Metrics are
+/// net, optimizer moments and counters are restored. The replay buffer comes back from
+/// `last.replay` when the run saved one with this checkpoint ([`TrainConfig::save_replay`]);
+/// otherwise it is re-collected (updates resume after `learning_starts` new steps). The envs
+/// start fresh episodes, so a resumed run is not step-for-step identical to an
+/// uninterrupted one. Metrics are
 /// appended to the run's CSV files.
 pub fn resume(
     run_dir: &Path,
@@ -504,6 +516,46 @@ pub fn snapshot_path(run_dir: &Path, step: u64) -> Result<PathBuf> {
 struct ResumePoint {
     step: u64,
     best: Option<f64>,
+    /// The replay buffer came back from `last.replay` (else it is re-collected).
+    replay_restored: bool,
+}
+
+/// The replay buffer saved with a run's final checkpoint ([`TrainConfig::save_replay`]).
+pub const REPLAY_FILE: &str = "last.replay";
+
+/// Fill `replay` from `dir`'s `last.replay` if it was saved with the checkpoint of `step`
+/// and fits the buffer. A missing file, one from another step (the run went on past the
+/// save and was stopped) or of another shape is no error: the replay is re-collected, as
+/// the log says. An unreadable or corrupt file is an error naming it.
+fn restore_replay<T: ObsElem>(replay: &mut ReplayBuffer<T>, dir: &Path, step: u64) -> Result<bool> {
+    let path = dir.join(REPLAY_FILE);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(AgentError::io(&path, e)),
+    };
+    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+    let bad = |e: ReplayError| AgentError::checkpoint(&path, e.to_string());
+    let header = ReplayBuffer::<T>::read_header(&mut r).map_err(bad)?;
+    if header.step != step {
+        tracing::warn!(
+            "{} was saved at step {}, the checkpoint is at step {step}: re-collecting the replay",
+            path.display(),
+            header.step
+        );
+        return Ok(false);
+    }
+    match replay.restore(&header, &mut r) {
+        Ok(()) => Ok(true),
+        Err(ReplayError::Config(m)) => {
+            tracing::warn!(
+                "{} does not fit this run ({m}): re-collecting the replay",
+                path.display()
+            );
+            Ok(false)
+        }
+        Err(e) => Err(bad(e)),
+    }
 }
 
 /// One training run, generic over the observation element type.
@@ -597,6 +649,7 @@ impl<'a, T: ObsElem> Run<'a, T> {
             Some(ResumePoint {
                 step: meta.step,
                 best,
+                replay_restored: restore_replay(&mut replay, dir, meta.step)?,
             })
         } else {
             None
@@ -677,9 +730,28 @@ impl<'a, T: ObsElem> Run<'a, T> {
         let obs_len = self.replay.obs_len();
         let start = Instant::now();
         let start_step = self.resume.map_or(0, |r| r.step);
-        // A resumed run re-collects its replay: updates wait for `learning_starts` fresh
-        // steps (acting with the schedule's epsilon), and the envs get new seeds.
-        let learn_from = start_step + cfg.dqn.learning_starts;
+        // A resumed run without its saved replay re-collects it: updates wait for
+        // `learning_starts` fresh steps (acting with the schedule's epsilon). The envs get
+        // new seeds either way.
+        let warmup = match self.resume {
+            Some(r) if r.replay_restored => 0,
+            _ => cfg.dqn.learning_starts,
+        };
+        let learn_from = start_step + warmup;
+        if self.resume.is_some() {
+            progress.message(&if warmup == 0 {
+                format!(
+                    "resumed at step {start_step} with the replay saved in {REPLAY_FILE} (about {} \
+                     transitions)",
+                    self.replay.len()
+                )
+            } else {
+                format!(
+                    "resumed at step {start_step}; re-collecting the replay: updates resume \
+                     after {warmup} steps"
+                )
+            });
+        }
         let base_updates = self.dqn.updates();
         self.venv.reset(Some(cfg.seed.wrapping_add(start_step)))?;
         for i in 0..n {
@@ -848,6 +920,10 @@ impl<'a, T: ObsElem> Run<'a, T> {
             self.save(&self.dir.join("best.safetensors"), step, best, false)?;
         }
         self.save(&self.dir.join("last.safetensors"), step, None, true)?;
+        if cfg.save_replay {
+            let path = self.dir.join(REPLAY_FILE);
+            checkpoint::write_atomic_with(&path, |w| self.replay.save(w, step))?;
+        }
         Ok(TrainSummary {
             steps: step,
             updates: self.dqn.updates(),

@@ -272,6 +272,69 @@ fn resume_continues_the_run() {
     assert!(err.contains("last.safetensors"), "{err}");
 }
 
+/// Copy the run directory's files (not its subdirectories), leaving out `skip`.
+fn copy_run_files(from: &Path, to: &Path, skip: &str) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() && e.file_name() != skip {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// With `save_replay`, a resume goes on learning from the saved replay at once instead of
+/// waiting `learning_starts` steps for a new one; a replay file from another checkpoint is
+/// set aside, and a damaged one is an error naming it.
+#[test]
+fn a_saved_replay_comes_back_on_resume() {
+    let mut cfg = TrainConfig::from_toml(CATCH, Path::new("catch.toml")).unwrap();
+    cfg.total_steps = 2000;
+    cfg.save_replay = true;
+    cfg.dqn.prioritized_replay = true;
+    let dir = tempfile::tempdir().unwrap();
+    let first = train(&cfg, dir.path(), &mut ()).unwrap();
+    let replay = dir.path().join(agents::train::REPLAY_FILE);
+    let saved = std::fs::read(&replay).unwrap();
+    assert!(saved.len() > 2000, "{} bytes", saved.len());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+    // The same run without its replay file.
+    let bare = tempfile::tempdir().unwrap();
+    copy_run_files(dir.path(), bare.path(), agents::train::REPLAY_FILE);
+
+    cfg.total_steps = 3000;
+    let restored = agents::train::resume(dir.path(), Some(&cfg), &mut ()).unwrap();
+    assert_eq!(restored.updates, first.updates + 1000 + 1);
+    assert!(
+        restored.final_eval.mean() > 0.5,
+        "{:?}",
+        restored.final_eval
+    );
+    let recollected = agents::train::resume(bare.path(), Some(&cfg), &mut ()).unwrap();
+    assert_eq!(recollected.updates, first.updates + (1000 - 300) + 1);
+
+    // A replay saved at step 2000 beside a checkpoint of step 3000 is not used.
+    std::fs::write(bare.path().join(agents::train::REPLAY_FILE), &saved).unwrap();
+    cfg.total_steps = 3500;
+    cfg.save_replay = false;
+    let stale = agents::train::resume(bare.path(), Some(&cfg), &mut ()).unwrap();
+    assert_eq!(stale.updates, recollected.updates + (500 - 300) + 1);
+
+    // A truncated replay of the right step: an error naming the file, not a panic.
+    let full = std::fs::read(&replay).unwrap();
+    std::fs::write(&replay, &full[..full.len() - 100]).unwrap();
+    let err = agents::train::resume(dir.path(), Some(&cfg), &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("last.replay") && err.contains("truncated"),
+        "{err}"
+    );
+}
+
 /// `snapshot_every` keeps the weights of each point of the run, last step included; a
 /// snapshot loads as a policy and holds the same weights as `last` at that step.
 #[test]

@@ -22,7 +22,8 @@ pub struct Args {
     run_dir: Option<PathBuf>,
     /// Continue the run in this directory from its last.safetensors (config from its
     /// config.toml unless --config is given, which then replaces it; raise --total-steps to
-    /// train longer). The replay buffer is re-collected.
+    /// train longer). The replay buffer comes back from last.replay when the run saved it
+    /// with that checkpoint (--save-replay); otherwise it is re-collected.
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
     /// Override the config's device: cpu, cuda or cuda:N (cuda needs the `cuda` feature).
@@ -34,6 +35,11 @@ pub struct Args {
     /// Override the config's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Save the replay buffer as RUN_DIR/last.replay when the run reaches its total steps,
+    /// for a later --resume (DQN; config field `save_replay`). Large: about 7 GB for a full
+    /// 1M buffer of 84x84 frames.
+    #[arg(long)]
+    save_replay: bool,
     /// Threads for the learner's tensor math (candle/gemm); the envs use `env_threads`.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -128,6 +134,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     if let Some(s) = args.seed {
         cfg.seed = s;
+    }
+    if args.save_replay {
+        cfg.save_replay = true;
     }
     cfg.validate()?;
     let run_dir = args

@@ -170,6 +170,12 @@ fn train_and_eval_an_a3c_config() {
         "{}",
         stdout(&out)
     );
+    // --quiet drops the bar, not the evaluation lines.
+    assert!(
+        stderr(&out).contains("eval @ 2000: mean return"),
+        "{}",
+        stderr(&out)
+    );
     let best = run.join("best.safetensors");
     let eval = |flags: &[&str]| {
         let mut args = vec!["eval", "--checkpoint", best.to_str().unwrap()];
@@ -208,5 +214,69 @@ fn train_and_eval_an_a3c_config() {
     let out = eval(&["--option", "colour=1"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `train --save-replay` leaves `last.replay` beside the final checkpoint, and `--resume`
+/// says that it goes on with it (and, without the file, that it re-collects).
+#[test]
+fn a_dqn_run_resumes_with_its_saved_replay() {
+    let dir = std::env::temp_dir().join(format!("pixelgym-cli-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("catch.toml");
+    std::fs::write(
+        &cfg,
+        "total_steps = 1000\nlog_every = 500\n[env]\nid = \"Catch-v0\"\n[eval]\nepisodes = 3\n\
+         [dqn]\nencoder = \"mlp\"\nmlp_hidden = [16]\nbuffer_size = 5000\nlearning_starts = 200\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let (cfg, run_s) = (cfg.to_str().unwrap(), run.to_str().unwrap());
+    let out = pixelgym(&[
+        "train",
+        "-c",
+        cfg,
+        "--run-dir",
+        run_s,
+        "--save-replay",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run.join("last.replay").is_file());
+    let resume = |total: &str| {
+        pixelgym(&[
+            "train",
+            "--resume",
+            run_s,
+            "--total-steps",
+            total,
+            "--quiet",
+        ])
+    };
+    let out = resume("1500");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("resumed at step 1000 with the replay saved in last.replay"),
+        "{}",
+        stderr(&out)
+    );
+    // save_replay stays in the run's config: that resume saved the replay of step 1500.
+    let out = resume("1600");
+    assert!(
+        stderr(&out).contains("resumed at step 1500 with the replay saved in last.replay"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(run.join("last.replay")).unwrap();
+    let out = resume("1700");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "resumed at step 1600; re-collecting the replay: updates resume after 200 steps"
+        ),
+        "{}",
+        stderr(&out)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -103,7 +103,7 @@ impl Progress for Bar {
 
     fn evaluated(&mut self, step: u64, report: &EvalReport) {
         let lap = report.lap_completion_note();
-        self.bar.println(format!(
+        self.message(&format!(
             "eval @ {step}: mean return {:.3} +- {:.3} over {} episodes{lap}",
             report.mean(),
             report.std(),
@@ -112,7 +112,12 @@ impl Progress for Bar {
     }
 
     fn message(&mut self, msg: &str) {
-        self.bar.println(msg);
+        // A hidden bar (--quiet) prints nothing, and these lines belong in the log too.
+        if self.quiet {
+            eprintln!("{msg}");
+        } else {
+            self.bar.println(msg);
+        }
     }
 }
 

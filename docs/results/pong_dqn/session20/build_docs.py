@@ -4,6 +4,8 @@
 # N2's at 1e-5. Their CSVs hold every row from step 0 and this sitting's rows after it; copy_run
 # drops those past each final checkpoint. The held-out files were made with ../heldout_greedy.sh
 # from each run's 3,450,000 snapshot.
+# (Session 21 took N/checkpoint and N2/checkpoint out of the tree: rerunning this puts them
+# back; they are in git at a9b33dc.)
 import os, sys
 R, OUT = '/work/runs/s20', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))

@@ -112,8 +112,9 @@ impl Progress for Bar {
     }
 
     fn message(&mut self, msg: &str) {
-        // A hidden bar (--quiet) prints nothing, and these lines belong in the log too.
-        if self.quiet {
+        // A hidden bar (--quiet, or stderr not a terminal) prints nothing, and these lines
+        // belong in the log too.
+        if self.bar.is_hidden() {
             eprintln!("{msg}");
         } else {
             self.bar.println(msg);

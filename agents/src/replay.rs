@@ -112,22 +112,10 @@ impl ObsElem for f32 {
     }
     const NAME: &'static str = "f32";
     fn write_le(data: &[f32], w: &mut impl Write) -> io::Result<()> {
-        for chunk in data.chunks(8192) {
-            let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
-            w.write_all(&bytes)?;
-        }
-        Ok(())
+        file::write_values(w, data, f32::to_le_bytes)
     }
     fn read_le(r: &mut impl Read, out: &mut [f32]) -> io::Result<()> {
-        let mut bytes = vec![0u8; 4 * 8192];
-        for chunk in out.chunks_mut(8192) {
-            let b = &mut bytes[..4 * chunk.len()];
-            r.read_exact(b)?;
-            for (x, c) in chunk.iter_mut().zip(b.chunks_exact(4)) {
-                *x = f32::from_le_bytes(c.try_into().expect("4 bytes"));
-            }
-        }
-        Ok(())
+        file::read_values(r, out, f32::from_le_bytes)
     }
 }
 

@@ -389,8 +389,7 @@ pub fn train(
 /// `last.replay` when the run saved one with this checkpoint ([`TrainConfig::save_replay`]);
 /// otherwise it is re-collected (updates resume after `learning_starts` new steps). The envs
 /// start fresh episodes, so a resumed run is not step-for-step identical to an
-/// uninterrupted one. Metrics are
-/// appended to the run's CSV files.
+/// uninterrupted one. Metrics are appended to the run's CSV files.
 pub fn resume(
     run_dir: &Path,
     cfg: Option<&TrainConfig>,

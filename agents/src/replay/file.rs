@@ -64,15 +64,15 @@ fn read_f64(r: &mut impl Read) -> Result<f64, ReplayError> {
 }
 
 /// Read `out.len()` little-endian `W`-byte values through a bounded buffer.
-fn read_values<const W: usize, V>(
+pub(super) fn read_values<const W: usize, V>(
     r: &mut impl Read,
     out: &mut [V],
     decode: impl Fn([u8; W]) -> V,
-) -> Result<(), ReplayError> {
+) -> io::Result<()> {
     let mut buf = vec![0u8; W * 8192];
     for chunk in out.chunks_mut(8192) {
         let bytes = &mut buf[..chunk.len() * W];
-        r.read_exact(bytes).map_err(read_err)?;
+        r.read_exact(bytes)?;
         for (v, b) in chunk.iter_mut().zip(bytes.chunks_exact(W)) {
             *v = decode(b.try_into().expect("chunks of W bytes"));
         }
@@ -81,7 +81,7 @@ fn read_values<const W: usize, V>(
 }
 
 /// Write values as little-endian bytes through a bounded buffer.
-fn write_values<V: Copy, const W: usize>(
+pub(super) fn write_values<V: Copy, const W: usize>(
     w: &mut impl Write,
     values: &[V],
     encode: impl Fn(V) -> [u8; W],
@@ -210,8 +210,8 @@ impl<T: ObsElem> ReplayBuffer<T> {
             if let Some(bad) = seg.flags[..n].iter().find(|&&f| f & KIND_MASK == KIND_MASK) {
                 return Err(corrupt(format!("env {env}: invalid slot flags {bad:#b}")));
             }
-            read_values(r, &mut seg.actions[..n], u32::from_le_bytes)?;
-            read_values(r, &mut seg.rewards[..n], f32::from_le_bytes)?;
+            read_values(r, &mut seg.actions[..n], u32::from_le_bytes).map_err(read_err)?;
+            read_values(r, &mut seg.rewards[..n], f32::from_le_bytes).map_err(read_err)?;
             if let Some(x) = seg.rewards[..n].iter().find(|x| !x.is_finite()) {
                 return Err(corrupt(format!("env {env}: non-finite reward {x}")));
             }
@@ -222,7 +222,8 @@ impl<T: ObsElem> ReplayBuffer<T> {
             let mut leaves = vec![0.0; self.cfg.num_envs * cap];
             for (env, seg) in self.segments.iter().enumerate() {
                 let n = (seg.write as usize).min(cap);
-                read_values(r, &mut leaves[env * cap..env * cap + n], f64::from_le_bytes)?;
+                read_values(r, &mut leaves[env * cap..env * cap + n], f64::from_le_bytes)
+                    .map_err(read_err)?;
             }
             if let Some(x) = leaves.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
                 return Err(corrupt(format!("invalid priority {x}")));
@@ -354,6 +355,41 @@ mod tests {
             }
         }
         same_samples(&a, &b);
+    }
+
+    #[test]
+    fn vector_observations_come_back_bit_for_bit() {
+        let cfg = ReplayConfig {
+            stack: 1,
+            ..config(64)
+        };
+        let mut buf = ReplayBuffer::<f32>::new(cfg).unwrap();
+        for env in 0..2 {
+            buf.start_episode(env, Obs::F32(&[0.5, -1.25, 3.0]))
+                .unwrap();
+            for i in 1..=20 {
+                let x = i as f32 * 0.1 + env as f32;
+                buf.push(env, i % 2, -x, false, false, Obs::F32(&[x, x.sin(), -x]))
+                    .unwrap();
+            }
+        }
+        let mut bytes = Vec::new();
+        buf.save(&mut bytes, 9).unwrap();
+        let mut r = bytes.as_slice();
+        let header = ReplayBuffer::<f32>::read_header(&mut r).unwrap();
+        let mut back = ReplayBuffer::<f32>::new(cfg).unwrap();
+        back.restore(&header, &mut r).unwrap();
+        let (mut ra, mut rb) = (
+            rand_chacha::ChaCha8Rng::seed_from_u64(3),
+            rand_chacha::ChaCha8Rng::seed_from_u64(3),
+        );
+        let (mut ba, mut bb) = (Batch::new(16, 3), Batch::new(16, 3));
+        buf.sample(&mut ra, &mut ba).unwrap();
+        back.sample(&mut rb, &mut bb).unwrap();
+        assert_eq!(
+            (ba.obs, ba.next_obs, ba.returns),
+            (bb.obs, bb.next_obs, bb.returns)
+        );
     }
 
     #[test]

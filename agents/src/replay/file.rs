@@ -12,7 +12,7 @@
 //! write position (u64), the open flag (u8), and its stored slots' planes, flags, actions
 //! (u32) and rewards (f32); then, when prioritized, each env's stored leaves (f64).
 
-use super::{KIND_MASK, ObsElem, Priorities, ReplayBuffer, ReplayConfig, ReplayError};
+use super::{KIND_MASK, ObsElem, ReplayBuffer, ReplayConfig, ReplayError};
 use crate::sum_tree::SumTree;
 use std::io::{self, Read, Write};
 
@@ -228,11 +228,8 @@ impl<T: ObsElem> ReplayBuffer<T> {
             if let Some(x) = leaves.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
                 return Err(corrupt(format!("invalid priority {x}")));
             }
-            *pr = Priorities {
-                tree: SumTree::from_leaves(&leaves),
-                alpha: pr.alpha,
-                max_priority: header.max_priority,
-            };
+            pr.tree = SumTree::from_leaves(&leaves);
+            pr.max_priority = header.max_priority;
         }
         if r.read(&mut [0u8; 1]).map_err(corrupt)? != 0 {
             return Err(corrupt("has bytes after the data its header describes"));

@@ -18,16 +18,19 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// An empty directory `pixelgym-cli-<name>-<pid>` under the system temp dir, holding a file
-/// `file` with `text` (a config) when given.
-fn fresh_dir(name: &str, file: Option<(&str, &str)>) -> std::path::PathBuf {
+/// An empty directory `pixelgym-cli-<name>-<pid>` under the system temp dir.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("pixelgym-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    if let Some((f, text)) = file {
-        std::fs::write(dir.join(f), text).unwrap();
-    }
     dir
+}
+
+/// Writes `text` to `dir/name` (a test's config file) and returns its path.
+fn write_file(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 #[test]
@@ -51,7 +54,7 @@ fn envs_json_lists_every_registered_env_with_its_spaces() {
 
 #[test]
 fn play_scripted_catch_catches_every_ball_and_writes_a_gif() {
-    let dir = fresh_dir("gif", None);
+    let dir = fresh_dir("gif");
     let gif = dir.join("catch.gif");
     let out = pixelgym(&[
         "play",
@@ -150,16 +153,14 @@ fn bad_input_is_a_clear_error_and_a_failing_exit_code() {
 /// checkpoint through the same loader as DQN ones (refusing --epsilon, which is DQN's).
 #[test]
 fn train_and_eval_an_a3c_config() {
-    let dir = fresh_dir(
-        "a3c",
-        Some((
-            "catch_a3c.toml",
-            "algo = \"a3c\"\ntotal_steps = 2000\nlog_every = 500\n[env]\nid = \"Catch-v0\"\n\
-             [eval]\nepisodes = 5\n[a3c]\nmode = \"sync\"\nworkers = 2\nencoder = \"mlp\"\n\
-             mlp_hidden = [16]\n",
-        )),
+    let dir = fresh_dir("a3c");
+    let cfg = write_file(
+        &dir,
+        "catch_a3c.toml",
+        "algo = \"a3c\"\ntotal_steps = 2000\nlog_every = 500\n[env]\nid = \"Catch-v0\"\n\
+         [eval]\nepisodes = 5\n[a3c]\nmode = \"sync\"\nworkers = 2\nencoder = \"mlp\"\n\
+         mlp_hidden = [16]\n",
     );
-    let cfg = dir.join("catch_a3c.toml");
     let run = dir.join("run");
     let out = pixelgym(&[
         "train",
@@ -231,16 +232,14 @@ fn train_and_eval_an_a3c_config() {
 /// says that it goes on with it (and, without the file, that it re-collects).
 #[test]
 fn a_dqn_run_resumes_with_its_saved_replay() {
-    let dir = fresh_dir(
-        "replay",
-        Some((
-            "catch.toml",
-            "total_steps = 1000\nlog_every = 500\n[env]\nid = \"Catch-v0\"\n[eval]\n\
-             episodes = 3\n[dqn]\nencoder = \"mlp\"\nmlp_hidden = [16]\nbuffer_size = 5000\n\
-             learning_starts = 200\n",
-        )),
+    let dir = fresh_dir("replay");
+    let cfg = write_file(
+        &dir,
+        "catch.toml",
+        "total_steps = 1000\nlog_every = 500\n[env]\nid = \"Catch-v0\"\n[eval]\n\
+         episodes = 3\n[dqn]\nencoder = \"mlp\"\nmlp_hidden = [16]\nbuffer_size = 5000\n\
+         learning_starts = 200\n",
     );
-    let cfg = dir.join("catch.toml");
     let run = dir.join("run");
     let (cfg, run_s) = (cfg.to_str().unwrap(), run.to_str().unwrap());
     let out = pixelgym(&[

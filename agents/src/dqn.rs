@@ -77,7 +77,8 @@ pub struct DqnConfig {
     pub priority_beta_steps: u64,
     /// Added to |TD error| so no transition gets priority 0.
     pub priority_eps: f64,
-    /// Agent steps of random play before learning starts (Nature: 50,000).
+    /// Agent steps of random play before learning starts (Nature: 50,000); on a resume
+    /// without the saved replay, steps of the current policy that re-fill it first.
     pub learning_starts: u64,
     /// Agent steps between gradient updates (Nature: 4).
     pub train_every: u64,

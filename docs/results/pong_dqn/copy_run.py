@@ -46,12 +46,13 @@ def chain_up_to(chain, out, last_step):
         '\n'.join([rows[0]] + [r for r in rows[1:] if int(r.split(',')[0]) <= last_step]) + '\n')
 
 
-def continue_chains(runs_dir, out, prev, runs, small_chain_to):
+def continue_chains(runs_dir, out, prev, runs, small_chain_to, cfgs=None):
     """One session of runs continued from session prev's checkpoints: copy each runs_dir/run_R
-    into out/R, extend prev's R_greedy_mean_chain.csv with this sitting's points, and cut the
-    small-CNN chain (session 16's file) at small_chain_to steps for the plot."""
+    into out/R (with cfgs[R], the config it was resumed with, when given), extend prev's
+    R_greedy_mean_chain.csv with this sitting's points, and cut the small-CNN chain (session
+    16's file) at small_chain_to steps for the plot."""
     for run in runs:
-        copy_run(f'{runs_dir}/run_{run}', f'{out}/{run}')
+        copy_run(f'{runs_dir}/run_{run}', f'{out}/{run}', (cfgs or {}).get(run))
         chain_csv(f'{out}/../{prev}/{run}_greedy_mean_chain.csv', f'{out}/{run}/greedy_mean.csv',
                   f'{out}/{run}_greedy_mean_chain.csv')
     chain_up_to(f'{out}/../session16/M_greedy_mean_chain.csv',

@@ -9,6 +9,5 @@ import os, sys
 R, OUT = '/work/runs/s23', os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(OUT, '..'))
 from copy_run import continue_chains
-LAST = int(sys.argv[1]) if len(sys.argv) > 1 else 4750000  # the small chain's cut, for the plot
-continue_chains(R, OUT, 'session21', ('N', 'N2'), LAST,
+continue_chains(R, OUT, 'session21', ('N', 'N2'), 4825000,
                 cfgs={'N': f'{R}/cfg_N_refill250k.toml', 'N2': f'{R}/cfg_N2_refill250k_lr5e-6.toml'})
